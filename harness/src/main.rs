@@ -1,0 +1,3 @@
+//! `ringback`: the command line.
+
+fn main() {}

@@ -1,0 +1,22 @@
+//! The simulated world of ringback: virtual time, scripted phones, a faithful fake Twilio, and the
+//! journal of everything that went over the wire.
+//!
+//! Code map (start with `world`):
+//! - [`time`], [`rng`], [`ids`], [`sched`]: virtual time, seeded randomness, SIDs, the event queue.
+//! - [`journal`]: the record the harness judges.
+//! - [`transport`]: how webhooks reach a target: in memory or over HTTP.
+//! - [`twilio`]: the fake Twilio.
+//!
+//! **Architecture Invariant:** nothing in this crate reads the wall clock or OS entropy. Time comes from
+//! the run's clock and randomness from the run's seed, so the same seed gives the same journal.
+//!
+//! **Architecture Invariant:** this crate knows nothing about scenarios, the harness or the reference
+//! orchestrator; they depend on it, never the other way round.
+
+pub mod ids;
+pub mod journal;
+pub mod rng;
+pub mod sched;
+pub mod time;
+pub mod transport;
+pub mod twilio;

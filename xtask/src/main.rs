@@ -1,0 +1,108 @@
+//! `cargo xtask`: the single entry point for what CI runs, so a green `cargo xtask ci` on a laptop means a
+//! green CI.
+//!
+//! - `cargo xtask ci`: install the SDK test dependencies, then fmt, clippy `-D warnings`, the tests with
+//!   `INSTA_UPDATE=no`, and the docs with warnings denied.
+//! - `cargo xtask sdk-deps`: install the official Twilio and Vapi SDKs (npm and PyPI) that the
+//!   compatibility tests drive, into `target/sdk/`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool reports on its terminal
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("sdk-deps") => sdk_deps(),
+        _ => {
+            eprintln!("usage: cargo xtask <ci|sdk-deps>");
+            eprintln!("  ci        everything CI runs: sdk-deps, fmt, clippy, tests, docs");
+            eprintln!("  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn run(step: &str, cmd: &mut Command) -> Result<()> {
+    println!("==> {step}");
+    let started = std::time::Instant::now();
+    let status = cmd.status().with_context(|| format!("could not start `{step}`"))?;
+    if !status.success() {
+        bail!("`{step}` failed ({status})");
+    }
+    println!("    {step}: ok in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    sdk_deps()?;
+    run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    let nextest = Command::new("cargo-nextest").arg("--version").output().is_ok_and(|o| o.status.success());
+    if nextest {
+        run(
+            "tests",
+            cargo()
+                .args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+                .env("INSTA_UPDATE", "no")
+                .env("CI", "true"),
+        )?;
+        run(
+            "doctests",
+            cargo().args(["test", "--workspace", "--locked", "--doc"]).env("INSTA_UPDATE", "no"),
+        )?;
+    } else {
+        run(
+            "tests",
+            cargo().args(["test", "--workspace", "--locked"]).env("INSTA_UPDATE", "no").env("CI", "true"),
+        )?;
+    }
+    run("docs", cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    println!("==> ci: all green");
+    Ok(())
+}
+
+/// Installs the SDKs into `target/sdk/`: npm packages from `fixtures/sdk/package-lock.json`, PyPI packages
+/// from `fixtures/sdk/requirements.txt` into a virtualenv. Tests find them there.
+fn sdk_deps() -> Result<()> {
+    let root = root();
+    let sdk = root.join("fixtures/sdk");
+    let out = root.join("target/sdk");
+    std::fs::create_dir_all(&out).context("creating target/sdk")?;
+
+    let node = out.join("node");
+    std::fs::create_dir_all(&node)?;
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(sdk.join(file), node.join(file)).with_context(|| format!("copying fixtures/sdk/{file}"))?;
+    }
+    run(
+        "npm ci (twilio, @vapi-ai/server-sdk)",
+        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&node),
+    )?;
+
+    let venv = out.join("venv");
+    if !venv.join("bin/python").exists() {
+        run("python venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(
+        "pip install (twilio, vapi_server_sdk)",
+        Command::new(venv.join("bin/python"))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(sdk.join("requirements.txt")),
+    )?;
+    Ok(())
+}
