@@ -171,7 +171,10 @@ mod tests {
     #[test]
     fn rejects_wrong_prefix_and_length_with_a_message_that_says_what_was_expected() {
         let err = "CF00000000000000000000000000000abc".parse::<CallSid>().expect_err("wrong prefix");
-        assert_eq!(err.to_string(), "`CF00000000000000000000000000000abc` is not a call SID: expected `CA` followed by 32 hex digits");
+        assert_eq!(
+            err.to_string(),
+            "`CF00000000000000000000000000000abc` is not a call SID: expected `CA` followed by 32 hex digits"
+        );
         assert!("CA123".parse::<CallSid>().is_err());
         assert!("CAzz000000000000000000000000000abc".parse::<CallSid>().is_err());
     }

@@ -88,15 +88,32 @@ pub struct HttpResponse {
 pub enum Event {
     Http(HttpExchange),
     /// An entity moved from one state to another (`call CA… ringing → in-progress`).
-    Transition { entity: Entity, from: String, to: String, cause: Option<String> },
+    Transition {
+        entity: Entity,
+        from: String,
+        to: String,
+        cause: Option<String>,
+    },
     /// Something was put on the scheduler.
-    Scheduled { due: SimInstant, what: String },
+    Scheduled {
+        due: SimInstant,
+        what: String,
+    },
     /// What a call's remote party hears from now on (`say "…"`, `wait-music`, `silence`, `bridged CA…`).
-    Audio { call: CallSid, hears: String },
+    Audio {
+        call: CallSid,
+        hears: String,
+    },
     /// An error Twilio or Vapi would log against a call (Twilio's Notifications: 11200, 12100, …).
-    Notification { call: Option<CallSid>, code: u32, message: String },
+    Notification {
+        call: Option<CallSid>,
+        code: u32,
+        message: String,
+    },
     /// Anything else worth a line.
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 /// One line of the journal.
@@ -200,7 +217,7 @@ impl fmt::Display for TimelineLine<'_> {
                     (Some(r), _) => {
                         let took = x.finished_at.map(|t| t - *at).unwrap_or(SimDuration::ZERO);
                         write!(f, " ⇒ {}", r.status)?;
-                        if took > SimDuration::ZERO {
+                        if took >= SimDuration::from_millis(1) {
                             write!(f, " after {took}")?;
                         }
                         if !r.body.is_empty() {

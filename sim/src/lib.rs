@@ -15,8 +15,11 @@
 
 pub mod ids;
 pub mod journal;
+pub mod phone;
 pub mod rng;
+pub mod runtime;
 pub mod sched;
 pub mod time;
 pub mod transport;
 pub mod twilio;
+pub mod world;

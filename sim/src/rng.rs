@@ -27,7 +27,8 @@ impl SimRng {
     /// An independent stream named `label`: drawing from it never changes what this stream yields, so
     /// adding a consumer of randomness in one part of the world does not reshuffle another part.
     pub fn derive(&self, label: &str) -> SimRng {
-        let digest = Sha256::new().chain_update(self.seed.to_le_bytes()).chain_update(label.as_bytes()).finalize();
+        let digest =
+            Sha256::new().chain_update(self.seed.to_le_bytes()).chain_update(label.as_bytes()).finalize();
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&digest[..8]);
         SimRng::new(u64::from_le_bytes(bytes))

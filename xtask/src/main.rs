@@ -21,7 +21,9 @@ fn main() -> Result<()> {
         _ => {
             eprintln!("usage: cargo xtask <ci|sdk-deps>");
             eprintln!("  ci        everything CI runs: sdk-deps, fmt, clippy, tests, docs");
-            eprintln!("  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests");
+            eprintln!(
+                "  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests"
+            );
             std::process::exit(2);
         }
     }
@@ -51,7 +53,10 @@ fn run(step: &str, cmd: &mut Command) -> Result<()> {
 fn ci() -> Result<()> {
     sdk_deps()?;
     run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    run(
+        "clippy",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
     let nextest = Command::new("cargo-nextest").arg("--version").output().is_ok_and(|o| o.status.success());
     if nextest {
         run(
@@ -71,7 +76,10 @@ fn ci() -> Result<()> {
             cargo().args(["test", "--workspace", "--locked"]).env("INSTA_UPDATE", "no").env("CI", "true"),
         )?;
     }
-    run("docs", cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    run(
+        "docs",
+        cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
     println!("==> ci: all green");
     Ok(())
 }
@@ -87,7 +95,8 @@ fn sdk_deps() -> Result<()> {
     let node = out.join("node");
     std::fs::create_dir_all(&node)?;
     for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(sdk.join(file), node.join(file)).with_context(|| format!("copying fixtures/sdk/{file}"))?;
+        std::fs::copy(sdk.join(file), node.join(file))
+            .with_context(|| format!("copying fixtures/sdk/{file}"))?;
     }
     run(
         "npm ci (twilio, @vapi-ai/server-sdk)",

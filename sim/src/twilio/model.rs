@@ -95,7 +95,11 @@ impl CallStatus {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            CallStatus::Completed | CallStatus::Busy | CallStatus::Failed | CallStatus::NoAnswer | CallStatus::Canceled
+            CallStatus::Completed
+                | CallStatus::Busy
+                | CallStatus::Failed
+                | CallStatus::NoAnswer
+                | CallStatus::Canceled
         )
     }
 }

@@ -1,0 +1,132 @@
+//! `ringback serve`: the fake Twilio on a loopback address in real time, with a world file, printing the
+//! timeline as it happens.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use ringback_sim::ids::AccountSid;
+use ringback_sim::journal::{Event, TimelineLine};
+use ringback_sim::runtime::{Clock, Sim};
+use ringback_sim::transport::HttpTransport;
+use ringback_sim::world::{AccountConfig, World, WorldConfig};
+
+/// The account `ringback serve` accepts when `RINGBACK_TWILIO_ACCOUNT_SID` is not set.
+pub const DEFAULT_ACCOUNT_SID: &str = "AC00000000000000000000000000000001";
+/// The auth token `ringback serve` accepts when `RINGBACK_TWILIO_AUTH_TOKEN` is not set.
+pub const DEFAULT_AUTH_TOKEN: &str = "ringback-auth-token";
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where the fake Twilio listens (point the SDK's base URL here).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    twilio_addr: SocketAddr,
+    /// A world file (TOML): accounts, their numbers and voice URLs, phones and their behaviours.
+    #[arg(long)]
+    world: Option<PathBuf>,
+    /// Listen on a non-loopback address; by default ringback refuses to, as the fakes accept anyone.
+    #[arg(long)]
+    allow_remote: bool,
+    /// The account SID the fake accepts (HTTP Basic user).
+    #[arg(long, env = "RINGBACK_TWILIO_ACCOUNT_SID", default_value = DEFAULT_ACCOUNT_SID, hide_env_values = true)]
+    account_sid: String,
+    /// The auth token the fake accepts and signs webhooks with.
+    #[arg(long, env = "RINGBACK_TWILIO_AUTH_TOKEN", default_value = DEFAULT_AUTH_TOKEN, hide_env_values = true)]
+    auth_token: String,
+    /// Seconds of real time per simulated second (0.1 makes a 30 s ring take 3 s).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    if !args.twilio_addr.ip().is_loopback() && !args.allow_remote {
+        bail!(
+            "--twilio-addr {} is not a loopback address; pass --allow-remote to listen there",
+            args.twilio_addr
+        );
+    }
+    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        bail!("--time-scale {}: expected a positive number", args.time_scale);
+    }
+    let mut config = match &args.world {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading world file {}", path.display()))?;
+            toml::from_str::<WorldConfig>(&text).with_context(|| format!("world file {}", path.display()))?
+        }
+        None => WorldConfig::default(),
+    };
+    let account: AccountSid =
+        args.account_sid.parse().with_context(|| "RINGBACK_TWILIO_ACCOUNT_SID / --account-sid".to_owned())?;
+    if !config.accounts.iter().any(|a| a.sid == account) {
+        config.accounts.push(AccountConfig {
+            sid: account,
+            auth_token: args.auth_token.clone(),
+            numbers: Vec::new(),
+        });
+    }
+    // Real-time runs date their resources from now; `sim` never reads the wall clock itself.
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    config.epoch = Some(i64::try_from(now).unwrap_or(0));
+    let world = World::new(config).map_err(anyhow::Error::msg).context("the world file is inconsistent")?;
+
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let transport = HttpTransport::new(args.time_scale).map_err(anyhow::Error::msg)?;
+        let sim = Sim::new(world, Clock::start(args.time_scale), Arc::new(transport));
+        let listener = tokio::net::TcpListener::bind(args.twilio_addr)
+            .await
+            .with_context(|| format!("binding the fake Twilio to {}", args.twilio_addr))?;
+        let bound = listener.local_addr()?;
+        println!("ringback: fake Twilio on http://{bound}");
+        println!("  account SID  {}", args.account_sid);
+        println!(
+            "  auth token   {}",
+            if args.auth_token == DEFAULT_AUTH_TOKEN {
+                DEFAULT_AUTH_TOKEN
+            } else {
+                "(from RINGBACK_TWILIO_AUTH_TOKEN)"
+            }
+        );
+        println!("  SDK base URL http://{bound} (Node: client.api.baseUrl, Python: client.api.base_url)");
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let driver = tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
+        let printer = tokio::spawn(print_timeline(sim.clone()));
+        let router = ringback_sim::twilio::rest::router(sim.clone());
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving")?;
+        driver.abort();
+        printer.abort();
+        Ok(())
+    })
+}
+
+/// Prints journal entries as they are recorded.
+async fn print_timeline(sim: ringback_sim::runtime::SharedSim) {
+    let mut printed = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tick.tick().await;
+        let lines: Vec<String> = {
+            let world = sim.world();
+            let entries = world.journal().entries();
+            let new = entries.get(printed..).unwrap_or_default();
+            // Stop at an exchange still in flight, so each line prints once, complete and in order.
+            let ready = new
+                .iter()
+                .take_while(
+                    |e| !matches!(&e.event, Event::Http(x) if x.response.is_none() && x.error.is_none()),
+                )
+                .count();
+            printed += ready;
+            new[..ready].iter().map(|e| TimelineLine(e).to_string()).collect()
+        };
+        for line in lines {
+            println!("{line}");
+        }
+    }
+}

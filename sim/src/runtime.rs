@@ -1,0 +1,219 @@
+//! The async shell around the sans-IO world: it keeps the clock, fires due events, performs effects
+//! (webhooks, media streams) and feeds their outcomes back.
+//!
+//! The same shell runs virtual and real time. In virtual runs the tokio runtime's clock is paused, so
+//! sleeping until the next event costs nothing and time jumps straight there once every task is idle;
+//! in real runs the clock is tokio's, optionally scaled (`time_scale = 0.1` makes a 30 s ring take 3 s).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use indexmap::IndexMap;
+use tokio::sync::{Notify, mpsc};
+
+use crate::ids::StreamSid;
+use crate::time::{SimDuration, SimInstant};
+use crate::transport::Transport;
+use crate::twilio::stream_client::{self, StreamCommand, StreamStart};
+use crate::world::{DeliveryError, Effect, StreamReport, World};
+
+/// The run's clock, read by the shell only.
+///
+/// This is the one place `sim` observes time: tokio's clock, which the harness pauses for virtual runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    origin: tokio::time::Instant,
+    /// Real seconds per simulated second.
+    scale: f64,
+}
+
+impl Clock {
+    /// A clock whose zero is now. `scale` is real seconds per simulated second (1.0 for real time).
+    pub fn start(scale: f64) -> Clock {
+        Clock { origin: tokio::time::Instant::now(), scale: if scale > 0.0 { scale } else { 1.0 } }
+    }
+
+    pub fn now(&self) -> SimInstant {
+        let real = self.origin.elapsed().as_secs_f64();
+        SimInstant::from_micros((real / self.scale * 1_000_000.0) as u64)
+    }
+
+    /// The tokio instant at which simulated time reaches `at`.
+    pub fn deadline(&self, at: SimInstant) -> tokio::time::Instant {
+        let real = SimDuration::from_micros(at.as_micros()).as_secs_f64() * self.scale;
+        self.origin + std::time::Duration::from_secs_f64(real)
+    }
+
+    /// A simulated duration in real time.
+    pub fn real(&self, d: SimDuration) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(d.as_secs_f64() * self.scale)
+    }
+}
+
+/// The world with its clock, shared by the REST handlers and the driver.
+#[derive(Debug)]
+pub struct Sim {
+    world: Mutex<World>,
+    wake: Notify,
+    clock: Clock,
+    transport: Arc<dyn Transport>,
+    streams: Mutex<IndexMap<StreamSid, mpsc::Sender<StreamCommand>>>,
+}
+
+/// A handle to a running simulation.
+pub type SharedSim = Arc<Sim>;
+
+impl Sim {
+    pub fn new(world: World, clock: Clock, transport: Arc<dyn Transport>) -> SharedSim {
+        Arc::new(Sim {
+            world: Mutex::new(world),
+            wake: Notify::new(),
+            clock,
+            transport,
+            streams: Mutex::default(),
+        })
+    }
+
+    /// Locks the world with its clock brought up to date. Keep the guard short: never across an await.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        let mut world = self.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        world.advance_to(self.clock.now());
+        world
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Tells the driver the world changed (new events or effects).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs a closure on the world, then lets the driver perform what it queued.
+    pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        let result = f(&mut self.world());
+        self.wake();
+        result
+    }
+}
+
+/// Drives the world until `stop` resolves: fires due events and performs effects.
+pub async fn drive(sim: SharedSim, stop: impl std::future::Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        let (effects, next_due) = {
+            let mut world = sim.world();
+            world.fire_due();
+            (world.take_effects(), world.next_due())
+        };
+        for effect in effects {
+            perform(&sim, effect);
+        }
+        let sleep = async {
+            match next_due {
+                Some(at) => tokio::time::sleep_until(sim.clock.deadline(at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = &mut stop => return,
+            () = sim.wake.notified() => {}
+            () = sleep => {}
+        }
+    }
+}
+
+/// Drives a virtual-time world until nothing more can happen or `deadline` passes; returns whether it
+/// settled. Requires a paused tokio clock: time then jumps from event to event.
+pub async fn run_until_quiet(sim: &SharedSim, deadline: SimInstant) -> bool {
+    loop {
+        let (effects, next_due, quiet) = {
+            let mut world = sim.world();
+            world.fire_due();
+            let effects = world.take_effects();
+            let quiet = effects.is_empty() && world.is_quiescent();
+            (effects, world.next_due(), quiet)
+        };
+        if quiet {
+            return true;
+        }
+        if sim.clock.now() >= deadline {
+            return false;
+        }
+        for effect in effects {
+            perform(sim, effect);
+        }
+        let until = next_due.map_or(deadline, |due| due.min(deadline));
+        tokio::select! {
+            biased;
+            () = sim.wake.notified() => {}
+            () = tokio::time::sleep_until(sim.clock.deadline(until)) => {}
+        }
+    }
+}
+
+fn perform(sim: &SharedSim, effect: Effect) {
+    match effect {
+        Effect::Deliver(delivery) => {
+            let sim = Arc::clone(sim);
+            tokio::spawn(async move {
+                let timeout = sim.clock.real(delivery.timeout);
+                let sent = sim.transport.send(delivery.request);
+                let outcome = match tokio::time::timeout(timeout, sent).await {
+                    Ok(Ok(response)) => Ok(response),
+                    Ok(Err(crate::transport::TransportError::Refused(e))) => {
+                        Err(DeliveryError::Connect(format!("connection refused: {e}")))
+                    }
+                    Ok(Err(e)) => Err(DeliveryError::Other(e.to_string())),
+                    Err(_) => Err(DeliveryError::Timeout),
+                };
+                sim.with(|w| w.complete_delivery(delivery.id, outcome));
+            });
+        }
+        Effect::OpenStream(open) => {
+            let (commands_tx, commands_rx) = mpsc::channel(16);
+            let (reports_tx, mut reports_rx) = mpsc::channel(16);
+            sim.streams.lock().unwrap_or_else(|p| p.into_inner()).insert(open.stream, commands_tx);
+            let start = StreamStart {
+                url: open.url,
+                account_sid: open.account,
+                call_sid: open.call,
+                stream_sid: open.stream,
+                tracks: vec!["inbound".to_owned()],
+                custom_parameters: open.parameters,
+                bidirectional: open.bidirectional,
+            };
+            let frame = sim.clock.real(SimDuration::from_millis(20)).max(std::time::Duration::from_millis(1));
+            tokio::spawn(stream_client::run(start, commands_rx, reports_tx, frame));
+            let sim = Arc::clone(sim);
+            let stream = open.stream;
+            tokio::spawn(async move {
+                while let Some(report) = reports_rx.recv().await {
+                    let report = match report {
+                        stream_client::StreamReport::Connected => Some(StreamReport::Connected),
+                        stream_client::StreamReport::Closed { by_server, .. } => {
+                            Some(StreamReport::Closed { by_server })
+                        }
+                        stream_client::StreamReport::Failed(e) => Some(StreamReport::Failed(e)),
+                        _ => None,
+                    };
+                    if let Some(report) = report {
+                        sim.with(|w| w.stream_report(stream, report));
+                    }
+                }
+                sim.streams.lock().unwrap_or_else(|p| p.into_inner()).shift_remove(&stream);
+            });
+        }
+        Effect::StopStream(stream) => {
+            if let Some(tx) = sim.streams.lock().unwrap_or_else(|p| p.into_inner()).shift_remove(&stream) {
+                let _ = tx.try_send(StreamCommand::Stop);
+            }
+        }
+        Effect::StreamDtmf(stream, digit) => {
+            if let Some(tx) = sim.streams.lock().unwrap_or_else(|p| p.into_inner()).get(&stream) {
+                let _ = tx.try_send(StreamCommand::Dtmf(digit));
+            }
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The fake Twilio's REST API as an axum router: every route is an operation of the spec file
+//! (`/2010-04-01/Accounts/{AccountSid}/…json`), authenticated with HTTP Basic, answering Twilio's JSON
+//! and error bodies. Every exchange is journaled.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+
+use crate::ids::{AccountSid, CallSid, PhoneNumberSid};
+use crate::journal::{HttpExchange, HttpResponse, Party};
+use crate::runtime::SharedSim;
+use crate::twilio::errors::TwilioError;
+use crate::twilio::wire::{TwilioForm, TwilioQuery};
+use crate::world::World;
+
+const A: &str = "/2010-04-01/Accounts/{account}";
+
+/// The REST API over `sim`.
+pub fn router(sim: SharedSim) -> Router {
+    let routes = Router::new()
+        .route(&format!("{A}/Calls.json"), post(create_call).get(list_calls))
+        .route(&format!("{A}/Calls/{{sid}}"), get(fetch_call).post(update_call).delete(delete_call))
+        .route(&format!("{A}/Conferences.json"), get(list_conferences))
+        .route(&format!("{A}/Conferences/{{sid}}"), get(fetch_conference).post(update_conference))
+        .route(
+            &format!("{A}/Conferences/{{conference}}/Participants.json"),
+            post(create_participant).get(list_participants),
+        )
+        .route(
+            &format!("{A}/Conferences/{{conference}}/Participants/{{call}}"),
+            get(fetch_participant).post(update_participant).delete(delete_participant),
+        )
+        .route(&format!("{A}/IncomingPhoneNumbers.json"), post(create_number).get(list_numbers))
+        .route(
+            &format!("{A}/IncomingPhoneNumbers/{{sid}}"),
+            get(fetch_number).post(update_number).delete(delete_number),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    routes.layer(middleware::from_fn_with_state(sim.clone(), journal)).with_state(sim)
+}
+
+type Reply = Result<Response, TwilioError>;
+
+/// Authenticates, then runs `f` on the world.
+fn with_account<T>(
+    sim: &SharedSim,
+    headers: &HeaderMap,
+    account: &str,
+    f: impl FnOnce(&mut World, AccountSid) -> Result<T, TwilioError>,
+) -> Result<T, TwilioError> {
+    let authorization = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    sim.with(|w| {
+        let account = w.authenticate(account, authorization)?;
+        f(w, account)
+    })
+}
+
+/// `CA….json` → the SID, or 20404 for the path.
+fn json_sid<T: std::str::FromStr>(segment: &str, uri: &http::Uri) -> Result<T, TwilioError> {
+    segment
+        .strip_suffix(".json")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| TwilioError::not_found(uri.path()))
+}
+
+fn json_name(segment: &str, uri: &http::Uri) -> Result<String, TwilioError> {
+    segment.strip_suffix(".json").map(str::to_owned).ok_or_else(|| TwilioError::not_found(uri.path()))
+}
+
+fn created<T: serde::Serialize>(body: T) -> Response {
+    (StatusCode::CREATED, Json(body)).into_response()
+}
+
+fn ok<T: serde::Serialize>(body: T) -> Response {
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+async fn create_call(
+    State(sim): State<SharedSim>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    TwilioForm(form): TwilioForm,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.create_call(a, &form)).map(created)
+}
+
+async fn list_calls(
+    State(sim): State<SharedSim>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    TwilioQuery(q): TwilioQuery,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.list_calls(a, &q)).map(ok)
+}
+
+async fn fetch_call(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.fetch_call(a, json_sid::<CallSid>(&sid, &uri)?)).map(ok)
+}
+
+async fn update_call(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+    TwilioForm(form): TwilioForm,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.update_call(a, json_sid::<CallSid>(&sid, &uri)?, &form))
+        .map(ok)
+}
+
+async fn delete_call(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.delete_call(a, json_sid::<CallSid>(&sid, &uri)?))
+        .map(|()| StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_conferences(
+    State(sim): State<SharedSim>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    TwilioQuery(q): TwilioQuery,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.list_conferences(a, &q)).map(ok)
+}
+
+async fn fetch_conference(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.fetch_conference(a, &json_name(&sid, &uri)?)).map(ok)
+}
+
+async fn update_conference(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+    TwilioForm(form): TwilioForm,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.update_conference(a, &json_name(&sid, &uri)?, &form))
+        .map(ok)
+}
+
+async fn create_participant(
+    State(sim): State<SharedSim>,
+    Path((account, conference)): Path<(String, String)>,
+    headers: HeaderMap,
+    TwilioForm(form): TwilioForm,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.create_participant(a, &conference, &form)).map(created)
+}
+
+async fn list_participants(
+    State(sim): State<SharedSim>,
+    Path((account, conference)): Path<(String, String)>,
+    headers: HeaderMap,
+    TwilioQuery(q): TwilioQuery,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.list_participants(a, &conference, &q)).map(ok)
+}
+
+async fn fetch_participant(
+    State(sim): State<SharedSim>,
+    Path((account, conference, call)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| {
+        w.fetch_participant(a, &conference, &json_name(&call, &uri)?)
+    })
+    .map(ok)
+}
+
+async fn update_participant(
+    State(sim): State<SharedSim>,
+    Path((account, conference, call)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+    TwilioForm(form): TwilioForm,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| {
+        w.update_participant(a, &conference, &json_name(&call, &uri)?, &form)
+    })
+    .map(ok)
+}
+
+async fn delete_participant(
+    State(sim): State<SharedSim>,
+    Path((account, conference, call)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| {
+        w.delete_participant(a, &conference, &json_name(&call, &uri)?)
+    })
+    .map(|()| StatusCode::NO_CONTENT.into_response())
+}
+
+async fn create_number(
+    State(sim): State<SharedSim>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    TwilioForm(form): TwilioForm,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.create_number(a, &form)).map(created)
+}
+
+async fn list_numbers(
+    State(sim): State<SharedSim>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    TwilioQuery(q): TwilioQuery,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.list_numbers(a, &q)).map(ok)
+}
+
+async fn fetch_number(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.fetch_number(a, json_sid::<PhoneNumberSid>(&sid, &uri)?))
+        .map(ok)
+}
+
+async fn update_number(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+    TwilioForm(form): TwilioForm,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| {
+        w.update_number(a, json_sid::<PhoneNumberSid>(&sid, &uri)?, &form)
+    })
+    .map(ok)
+}
+
+async fn delete_number(
+    State(sim): State<SharedSim>,
+    Path((account, sid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Reply {
+    with_account(&sim, &headers, &account, |w, a| w.delete_number(a, json_sid::<PhoneNumberSid>(&sid, &uri)?))
+        .map(|()| StatusCode::NO_CONTENT.into_response())
+}
+
+async fn not_found(uri: http::Uri) -> TwilioError {
+    TwilioError::not_found(uri.path())
+}
+
+async fn method_not_allowed(method: http::Method) -> TwilioError {
+    TwilioError::method_not_allowed(method.as_str())
+}
+
+/// Records each REST exchange in the journal: the request when it arrives, the response when it leaves.
+async fn journal(State(sim): State<SharedSim>, request: Request, next: Next) -> Response {
+    const LIMIT: usize = 1 << 20;
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = http_body_util::Limited::new(body, LIMIT).collect().await.map(|c| c.to_bytes()) else {
+        return TwilioError::malformed_request("request body larger than 1 MiB").into_response();
+    };
+    let mut request_headers = Vec::new();
+    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        request_headers.push(("authorization".to_owned(), redact_basic(auth)));
+    }
+    let exchange = HttpExchange {
+        from: Party::Client,
+        to: Party::Twilio,
+        method: parts.method.to_string(),
+        url: parts.uri.to_string(),
+        request_headers,
+        request_body: String::from_utf8_lossy(&bytes).into_owned(),
+        response: None,
+        error: None,
+        finished_at: None,
+    };
+    let id = {
+        let mut world = sim.world();
+        let now = world.now();
+        world.journal_mut().begin_http(now, exchange)
+    };
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    {
+        let mut world = sim.world();
+        let now = world.now();
+        let content_type =
+            parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = String::from_utf8_lossy(&bytes).into_owned();
+        world.journal_mut().finish_http(
+            id,
+            now,
+            Ok(HttpResponse { status: parts.status.as_u16(), content_type, body }),
+        );
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// `Basic <base64>` → `Basic AC…:***`: who called, never the secret.
+fn redact_basic(header: &str) -> String {
+    use base64::Engine;
+    let user = header
+        .strip_prefix("Basic ")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|d| String::from_utf8(d).ok())
+        .and_then(|t| t.split_once(':').map(|(u, _)| u.to_owned()));
+    match user {
+        Some(user) => format!("Basic {user}:***"),
+        None => "(unreadable)".to_owned(),
+    }
+}

@@ -1,0 +1,410 @@
+//! The world: every account, number, call and conference of one run, its clock, scheduler and journal.
+//!
+//! The world is sans-IO. Inputs (a REST request, a due event, a webhook's response, a caller's action)
+//! mutate it and queue [`Effect`]s; the async shell in [`crate::runtime`] performs them and feeds the
+//! results back. Nothing here awaits, sleeps, or reads a clock: `now` is whatever the shell last said.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountSid, CallSid, ConferenceSid, PhoneNumberSid, SidMint, StreamSid};
+use crate::journal::{Entity, Event as JournalEvent, ExchangeId, HttpExchange, HttpResponse, Journal, Party};
+use crate::phone::{Behaviour, PhoneBook};
+use crate::rng::SimRng;
+use crate::sched::{Scheduler, TimerId};
+use crate::time::{Epoch, SimDuration, SimInstant};
+use crate::transport::{OutboundRequest, TargetResponse};
+use crate::twilio::engine::{Conference, Event, IncomingNumber, Leg, Purpose};
+
+/// The Twilio behaviours no source pins down, as configurable defaults (see `docs/defaults.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TwilioDefaults {
+    /// How long Twilio waits for a webhook's response (DOC-ERR-11205: 15 s in total).
+    pub webhook_timeout_s: f64,
+    /// What a caller hears when neither the URL nor the fallback gives usable TwiML. UNCONFIRMED text.
+    pub application_error_message: String,
+    /// Seconds of audio per `<Play>` loop: the fake does not download media.
+    pub play_length_s: f64,
+    /// Seconds of speech per word of `<Say>`.
+    pub say_seconds_per_word: f64,
+    /// Document fetches in a row without a verb that takes time before Twilio gives up on the call.
+    /// UNCONFIRMED: Twilio stops redirect loops; the exact limit is not documented.
+    pub max_fetches_without_progress: u32,
+    /// Participants a conference needs before it starts (one of them with `startConferenceOnEnter`).
+    pub conference_start_participants: usize,
+    /// How long answering machine detection takes to recognise a person.
+    pub amd_human_s: f64,
+    /// How long `MachineDetection=Enable` takes to recognise a machine (its speech threshold).
+    pub amd_machine_start_s: f64,
+    /// How long detection takes to recognise a fax tone.
+    pub amd_fax_s: f64,
+    /// A REST participant with `MachineDetection` joins as soon as it answers, and the result goes to
+    /// `AmdStatusCallback` later. UNCONFIRMED: set `false` to hold the join until detection is done.
+    pub participant_joins_before_amd: bool,
+}
+
+impl Default for TwilioDefaults {
+    fn default() -> Self {
+        TwilioDefaults {
+            webhook_timeout_s: 15.0,
+            application_error_message: "We are sorry, an application error has occurred. Goodbye.".into(),
+            play_length_s: 5.0,
+            say_seconds_per_word: 0.4,
+            max_fetches_without_progress: 100,
+            conference_start_participants: 2,
+            amd_human_s: 2.2,
+            amd_machine_start_s: 2.4,
+            amd_fax_s: 1.5,
+            participant_joins_before_amd: true,
+        }
+    }
+}
+
+/// An account the fake Twilio accepts, and the numbers it owns at the start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    pub sid: AccountSid,
+    pub auth_token: String,
+    #[serde(default)]
+    pub numbers: Vec<NumberConfig>,
+}
+
+/// A Twilio number an account owns, with its voice webhook.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NumberConfig {
+    pub phone_number: String,
+    #[serde(default)]
+    pub voice_url: Option<String>,
+    #[serde(default)]
+    pub voice_method: Option<String>,
+    #[serde(default)]
+    pub voice_fallback_url: Option<String>,
+    #[serde(default)]
+    pub status_callback: Option<String>,
+}
+
+/// Everything a world starts from: a world file, or a scenario's world section.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorldConfig {
+    pub seed: u64,
+    pub epoch: Option<i64>,
+    pub accounts: Vec<AccountConfig>,
+    pub phones: IndexMap<String, Behaviour>,
+    pub twilio: TwilioDefaults,
+}
+
+/// A side effect for the shell to perform.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Send a webhook and report the outcome with [`World::complete_delivery`].
+    Deliver(Delivery),
+    /// Open a media-stream WebSocket to an external server and report with [`World::stream_report`].
+    OpenStream(StreamOpen),
+    /// Stop a media stream the shell opened.
+    StopStream(StreamSid),
+    /// Send DTMF on a bidirectional stream.
+    StreamDtmf(StreamSid, char),
+}
+
+/// A webhook to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub request: OutboundRequest,
+    pub timeout: SimDuration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId(pub u64);
+
+/// Why a webhook got no usable response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryError {
+    Timeout,
+    Connect(String),
+    Other(String),
+}
+
+/// A stream for the shell to open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamOpen {
+    pub stream: StreamSid,
+    pub call: CallSid,
+    pub account: AccountSid,
+    pub url: String,
+    pub parameters: Vec<(String, String)>,
+    pub bidirectional: bool,
+}
+
+/// What the shell saw on a media stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamReport {
+    Connected,
+    Closed { by_server: bool },
+    Failed(String),
+}
+
+/// The fake Twilio's state.
+#[derive(Debug, Default)]
+pub struct TwilioState {
+    pub accounts: IndexMap<AccountSid, String>,
+    pub numbers: IndexMap<PhoneNumberSid, IncomingNumber>,
+    pub calls: IndexMap<CallSid, Leg>,
+    pub conferences: IndexMap<ConferenceSid, Conference>,
+    pub streams: IndexMap<StreamSid, CallSid>,
+}
+
+/// One run's world.
+#[derive(Debug)]
+pub struct World {
+    pub(crate) now: SimInstant,
+    pub(crate) epoch: Epoch,
+    pub(crate) defaults: TwilioDefaults,
+    pub(crate) journal: Journal,
+    pub(crate) sched: Scheduler<Event>,
+    pub(crate) mint: SidMint,
+    pub(crate) phones: PhoneBook,
+    pub(crate) twilio: TwilioState,
+    pub(crate) pending: IndexMap<DeliveryId, (ExchangeId, Purpose)>,
+    next_delivery: u64,
+    effects: Vec<Effect>,
+    seed: u64,
+}
+
+impl World {
+    /// A world built from `config`. Errors name what is wrong in it.
+    pub fn new(config: WorldConfig) -> Result<World, String> {
+        let rng = SimRng::new(config.seed);
+        let mut world = World {
+            now: SimInstant::ZERO,
+            epoch: config.epoch.map(Epoch).unwrap_or_default(),
+            defaults: config.twilio,
+            journal: Journal::new(),
+            sched: Scheduler::default(),
+            mint: SidMint::new(rng.derive("sids")),
+            phones: PhoneBook::default(),
+            twilio: TwilioState::default(),
+            pending: IndexMap::new(),
+            next_delivery: 0,
+            effects: Vec::new(),
+            seed: config.seed,
+        };
+        for (number, behaviour) in config.phones {
+            world.phones.set(number, behaviour);
+        }
+        for account in config.accounts {
+            if world.twilio.accounts.insert(account.sid, account.auth_token).is_some() {
+                return Err(format!("account {} is listed twice", account.sid));
+            }
+            for number in account.numbers {
+                world.add_number(account.sid, number)?;
+            }
+        }
+        Ok(world)
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn now(&self) -> SimInstant {
+        self.now
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn journal_mut(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    pub fn phones_mut(&mut self) -> &mut PhoneBook {
+        &mut self.phones
+    }
+
+    /// Moves the clock forward; time never goes back.
+    pub fn advance_to(&mut self, now: SimInstant) {
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    /// When the next scheduled event is due.
+    pub fn next_due(&self) -> Option<SimInstant> {
+        self.sched.next_due()
+    }
+
+    /// Nothing scheduled and no webhook in flight: the world will not change by itself.
+    pub fn is_quiescent(&self) -> bool {
+        self.sched.is_empty() && self.pending.is_empty()
+    }
+
+    /// Webhooks sent and not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Runs every event due by now, in order.
+    pub fn fire_due(&mut self) {
+        while let Some((_, event)) = self.sched.pop_due(self.now) {
+            self.handle_event(event);
+        }
+    }
+
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    pub fn has_effects(&self) -> bool {
+        !self.effects.is_empty()
+    }
+
+    pub(crate) fn schedule(&mut self, after: SimDuration, event: Event) -> TimerId {
+        let due = self.now + after;
+        self.journal.record(self.now, JournalEvent::Scheduled { due, what: event.describe() });
+        self.sched.schedule(due, event)
+    }
+
+    pub(crate) fn transition(&mut self, entity: Entity, from: &str, to: &str, cause: Option<&str>) {
+        self.journal.transition(self.now, entity, from, to, cause);
+    }
+
+    pub(crate) fn hear(&mut self, call: CallSid, hears: impl Into<String>) {
+        self.journal.record(self.now, JournalEvent::Audio { call, hears: hears.into() });
+    }
+
+    pub(crate) fn note(&mut self, text: impl Into<String>) {
+        self.journal.note(self.now, text);
+    }
+
+    /// Queues a webhook; `purpose` says what to do with its response.
+    pub(crate) fn deliver(&mut self, request: OutboundRequest, purpose: Purpose) -> DeliveryId {
+        let id = DeliveryId(self.next_delivery);
+        self.next_delivery += 1;
+        let exchange = self.journal.begin_http(
+            self.now,
+            HttpExchange {
+                from: Party::Twilio,
+                to: Party::Target,
+                method: request.method.to_string(),
+                url: request.url.clone(),
+                request_headers: request
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| journaled_header(name))
+                    .cloned()
+                    .collect(),
+                request_body: String::from_utf8_lossy(&request.body).into_owned(),
+                response: None,
+                error: None,
+                finished_at: None,
+            },
+        );
+        self.pending.insert(id, (exchange, purpose));
+        let timeout = SimDuration::from_secs_f64(self.defaults.webhook_timeout_s);
+        self.effects.push(Effect::Deliver(Delivery { id, request, timeout }));
+        id
+    }
+
+    /// The shell reports a webhook's outcome.
+    pub fn complete_delivery(&mut self, id: DeliveryId, outcome: Result<TargetResponse, DeliveryError>) {
+        let Some((exchange, purpose)) = self.pending.shift_remove(&id) else { return };
+        let journaled = match &outcome {
+            Ok(r) => Ok(HttpResponse {
+                status: r.status,
+                content_type: r.content_type.clone(),
+                body: String::from_utf8_lossy(&r.body).into_owned(),
+            }),
+            Err(DeliveryError::Timeout) => {
+                Err(format!("timeout after {}", SimDuration::from_secs_f64(self.defaults.webhook_timeout_s)))
+            }
+            Err(DeliveryError::Connect(e) | DeliveryError::Other(e)) => Err(e.clone()),
+        };
+        self.journal.finish_http(exchange, self.now, journaled);
+        self.on_delivery(purpose, outcome);
+    }
+
+    pub(crate) fn push_effect(&mut self, effect: Effect) {
+        self.effects.push(effect);
+    }
+
+    pub(crate) fn add_number(
+        &mut self,
+        account: AccountSid,
+        number: NumberConfig,
+    ) -> Result<PhoneNumberSid, String> {
+        if self.twilio.numbers.values().any(|n| n.phone_number == number.phone_number) {
+            return Err(format!("number {} is owned twice", number.phone_number));
+        }
+        let sid = self.mint.phone_number();
+        let mut n = IncomingNumber::new(sid, account, number.phone_number, self.now);
+        n.voice_url = number.voice_url;
+        if let Some(m) = number.voice_method {
+            n.voice_method = m.parse().map_err(|()| format!("voice_method `{m}`: expected GET or POST"))?;
+        }
+        n.voice_fallback_url = number.voice_fallback_url;
+        n.status_callback = number.status_callback;
+        self.twilio.numbers.insert(sid, n);
+        Ok(sid)
+    }
+}
+
+/// Headers worth keeping in the journal: what conformance rules and a reader need, nothing secret.
+fn journaled_header(name: &str) -> bool {
+    ["x-twilio-signature", "content-type", "i-twilio-idempotency-token", "x-vapi-secret", "x-vapi-signature"]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_world_file_declares_accounts_numbers_and_phones() {
+        let config: WorldConfig = toml::from_str(
+            r#"
+            seed = 7
+            [[accounts]]
+            sid = "AC00000000000000000000000000000001"
+            auth_token = "secret"
+            numbers = [{ phone_number = "+15550000100", voice_url = "http://orchestrator.test/voice" }]
+            [phones]
+            "+15550000200" = { answer = "busy" }
+            "#,
+        )
+        .expect("valid world");
+        let world = World::new(config).expect("consistent world");
+        assert_eq!(world.twilio.numbers.len(), 1);
+        assert_eq!(world.phones.behaviour("+15550000200"), Behaviour::Busy);
+    }
+
+    #[test]
+    fn a_number_owned_twice_is_refused_with_its_name() {
+        let number = NumberConfig {
+            phone_number: "+15550000100".into(),
+            voice_url: None,
+            voice_method: None,
+            voice_fallback_url: None,
+            status_callback: None,
+        };
+        let config = WorldConfig {
+            accounts: vec![AccountConfig {
+                sid: AccountSid::from_u128(1),
+                auth_token: "t".into(),
+                numbers: vec![number.clone(), number],
+            }],
+            ..WorldConfig::default()
+        };
+        assert_eq!(World::new(config).expect_err("duplicate"), "number +15550000100 is owned twice");
+    }
+}
