@@ -11,6 +11,7 @@
 //! - `rest`: the axum router for the REST API.
 //! - `stream_client`: the media-stream WebSocket client for `<Connect><Stream>` to external servers.
 
+pub mod errors;
 pub mod model;
 pub mod twiml;
 pub mod wire;
