@@ -1,0 +1,3 @@
+//! The integration tests of `ringback-sim`: one binary, one module per concern.
+
+mod spec;
