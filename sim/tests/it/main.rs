@@ -3,4 +3,5 @@
 mod callbacks;
 mod conferences;
 mod flows;
+mod spec;
 mod support;
