@@ -12,5 +12,6 @@
 //! - `stream_client`: the media-stream WebSocket client for `<Connect><Stream>` to external servers.
 
 pub mod model;
+pub mod signature;
 pub mod twiml;
 pub mod wire;
