@@ -13,5 +13,6 @@
 
 pub mod model;
 pub mod signature;
+pub mod stream_client;
 pub mod twiml;
 pub mod wire;
