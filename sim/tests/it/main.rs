@@ -3,5 +3,7 @@
 mod callbacks;
 mod conferences;
 mod flows;
+mod sdk_signature;
+mod sdk_support;
 mod spec;
 mod support;
