@@ -13,6 +13,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use quick_xml::Reader;
+use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 
 use super::model::{AmdMode, CallEvent, ConferenceEvent, Method, parse_bool};
@@ -825,12 +826,9 @@ pub fn parse(xml: &str) -> Result<Document, TwimlError> {
             format!("the root element is <{}>; expected <Response>", root.name),
         ));
     }
-    let mut d = Diagnostics { src, warnings: Vec::new() };
+    let mut d = Diagnostics::default();
     let verbs = response(&mut d, &root);
-    // Warnings are collected verb by verb; a stable sort puts them in document order.
-    let mut warnings = d.warnings;
-    warnings.sort_by_key(|w| (w.line, w.column));
-    Ok(Document { verbs, warnings })
+    Ok(Document { verbs, warnings: d.into_warnings(src) })
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1048,6 +1046,10 @@ fn close(
 }
 
 fn add_text(src: &str, stack: &mut [Element], text: &str, at: usize) -> Result<(), TwimlError> {
+    if let Some(c) = text.chars().find(|&c| !is_xml_char(c)) {
+        let message = format!("the text contains the forbidden character {c:?}; expected xml 1.0 characters");
+        return Err(error(src, DOCUMENT_PARSE_FAILURE, at, message));
+    }
     let Some(parent) = stack.last_mut() else {
         // Outside the root only whitespace (and comments) may appear (XML 1.0 §2.1).
         return match text.trim().is_empty() {
@@ -1122,11 +1124,11 @@ fn element(src: &str, start: &BytesStart<'_>, at: usize) -> Result<Element, Twim
         let attr = attr.map_err(|e| {
             // AttrError positions count from the byte after `<`.
             let relative = match e {
-                quick_xml::events::attributes::AttrError::ExpectedEq(p)
-                | quick_xml::events::attributes::AttrError::ExpectedValue(p)
-                | quick_xml::events::attributes::AttrError::UnquotedValue(p)
-                | quick_xml::events::attributes::AttrError::ExpectedQuote(p, _)
-                | quick_xml::events::attributes::AttrError::Duplicated(p, _) => p,
+                AttrError::ExpectedEq(p)
+                | AttrError::ExpectedValue(p)
+                | AttrError::UnquotedValue(p)
+                | AttrError::ExpectedQuote(p, _)
+                | AttrError::Duplicated(p, _) => p,
             };
             fail(at + 1 + relative, format!("a malformed attribute on <{name}>: {e}"))
         })?;
@@ -1212,15 +1214,38 @@ const SSML: &[&str] = &[
     "amazon:effect",
 ];
 
-struct Diagnostics<'s> {
-    src: &'s str,
-    warnings: Vec<TwimlWarning>,
+/// Warnings as they are found, by byte offset; [`Diagnostics::into_warnings`] locates them all at once.
+#[derive(Default)]
+struct Diagnostics {
+    found: Vec<(usize, String)>,
 }
 
-impl Diagnostics<'_> {
+impl Diagnostics {
     fn warn(&mut self, at: usize, message: impl Into<String>) {
-        let (line, column) = line_column(self.src, at);
-        self.warnings.push(TwimlWarning { code: SCHEMA_WARNING, message: message.into(), line, column });
+        self.found.push((at, message.into()));
+    }
+
+    /// The warnings in document order, with lines and columns. One pass over `src`, however many warnings
+    /// there are.
+    fn into_warnings(mut self, src: &str) -> Vec<TwimlWarning> {
+        // Stable: warnings at the same place keep the order they were found in.
+        self.found.sort_by_key(|(at, _)| *at);
+        let (mut line, mut column, mut scanned) = (1, 1, 0);
+        let mut warnings = Vec::with_capacity(self.found.len());
+        for (at, message) in self.found {
+            let at = at.min(src.len());
+            for &b in &src.as_bytes()[scanned..at] {
+                match b {
+                    b'\n' => (line, column) = (line + 1, 1),
+                    // UTF-8 continuation bytes do not start a character.
+                    _ if b & 0xC0 == 0x80 => {}
+                    _ => column += 1,
+                }
+            }
+            scanned = at;
+            warnings.push(TwimlWarning { code: SCHEMA_WARNING, message, line, column });
+        }
+        warnings
     }
 
     /// Warns about an element that may not appear inside `parent`.
@@ -1374,14 +1399,14 @@ impl<T: AttrValue> AttrValue for Option<T> {
 }
 
 /// Reads one element's attributes; [`Attrs::finish`] warns about every attribute nobody asked for.
-struct Attrs<'a, 's> {
-    d: &'a mut Diagnostics<'s>,
+struct Attrs<'a> {
+    d: &'a mut Diagnostics,
     el: &'a Element,
     used: Vec<bool>,
 }
 
-impl<'a, 's> Attrs<'a, 's> {
-    fn new(d: &'a mut Diagnostics<'s>, el: &'a Element) -> Self {
+impl<'a> Attrs<'a> {
+    fn new(d: &'a mut Diagnostics, el: &'a Element) -> Self {
         Attrs { d, el, used: vec![false; el.attrs.len()] }
     }
 
@@ -1484,13 +1509,13 @@ impl<'a, 's> Attrs<'a, 's> {
     }
 }
 
-fn response(d: &mut Diagnostics<'_>, root: &Element) -> Vec<Verb> {
+fn response(d: &mut Diagnostics, root: &Element) -> Vec<Verb> {
     Attrs::new(d, root).finish();
     d.no_text(root, "verbs such as <Say>; text must be inside a verb");
     root.elements().filter_map(|el| verb(d, el, root)).collect()
 }
 
-fn verb(d: &mut Diagnostics<'_>, el: &Element, parent: &Element) -> Option<Verb> {
+fn verb(d: &mut Diagnostics, el: &Element, parent: &Element) -> Option<Verb> {
     let verb = match el.name.as_str() {
         "Say" => Verb::Say(say(d, el)),
         "Play" => Verb::Play(play(d, el)?),
@@ -1534,7 +1559,7 @@ fn verb(d: &mut Diagnostics<'_>, el: &Element, parent: &Element) -> Option<Verb>
     Some(verb)
 }
 
-fn say(d: &mut Diagnostics<'_>, el: &Element) -> Say {
+fn say(d: &mut Diagnostics, el: &Element) -> Say {
     let mut a = Attrs::new(d, el);
     let voice = a.string("voice");
     let language = a.string("language");
@@ -1546,7 +1571,7 @@ fn say(d: &mut Diagnostics<'_>, el: &Element) -> Say {
 }
 
 /// Collects the text of `<Say>` and of the SSML inside it.
-fn say_text(d: &mut Diagnostics<'_>, el: &Element, out: &mut String) {
+fn say_text(d: &mut Diagnostics, el: &Element, out: &mut String) {
     for child in &el.children {
         match child {
             Node::Text { text, .. } => out.push_str(text),
@@ -1557,7 +1582,7 @@ fn say_text(d: &mut Diagnostics<'_>, el: &Element, out: &mut String) {
     }
 }
 
-fn play(d: &mut Diagnostics<'_>, el: &Element) -> Option<Play> {
+fn play(d: &mut Diagnostics, el: &Element) -> Option<Play> {
     let mut a = Attrs::new(d, el);
     let loop_count = a.value("loop", 1);
     let digits = a.digits("digits");
@@ -1572,7 +1597,7 @@ fn play(d: &mut Diagnostics<'_>, el: &Element) -> Option<Play> {
     Some(Play { url, loop_count, digits })
 }
 
-fn pause(d: &mut Diagnostics<'_>, el: &Element) -> Pause {
+fn pause(d: &mut Diagnostics, el: &Element) -> Pause {
     let mut a = Attrs::new(d, el);
     let length_s = a.value("length", 1);
     a.finish();
@@ -1580,7 +1605,7 @@ fn pause(d: &mut Diagnostics<'_>, el: &Element) -> Pause {
     Pause { length_s }
 }
 
-fn redirect(d: &mut Diagnostics<'_>, el: &Element) -> Option<Redirect> {
+fn redirect(d: &mut Diagnostics, el: &Element) -> Option<Redirect> {
     let mut a = Attrs::new(d, el);
     let method = a.value("method", Method::Post);
     a.finish();
@@ -1593,7 +1618,7 @@ fn redirect(d: &mut Diagnostics<'_>, el: &Element) -> Option<Redirect> {
     Some(Redirect { url, method })
 }
 
-fn gather(d: &mut Diagnostics<'_>, el: &Element) -> Gather {
+fn gather(d: &mut Diagnostics, el: &Element) -> Gather {
     let defaults = Gather::default();
     let mut a = Attrs::new(d, el);
     let gather = Gather {
@@ -1696,7 +1721,7 @@ impl AttrValue for FinishOnKey {
     }
 }
 
-fn dial(d: &mut Diagnostics<'_>, el: &Element) -> Option<Dial> {
+fn dial(d: &mut Diagnostics, el: &Element) -> Option<Dial> {
     let defaults = Dial::new(Number::default());
     let mut a = Attrs::new(d, el);
     let dial = Dial {
@@ -1731,7 +1756,7 @@ fn dial(d: &mut Diagnostics<'_>, el: &Element) -> Option<Dial> {
     Some(Dial { target, ..dial })
 }
 
-fn dial_target(d: &mut Diagnostics<'_>, el: &Element) -> Option<DialTarget> {
+fn dial_target(d: &mut Diagnostics, el: &Element) -> Option<DialTarget> {
     const NOUNS: &str = "<Number>, <Client>, <Sip>, <Conference> or <Queue>";
     if !el.has_elements() {
         // `<Dial>+15551234567</Dial>` is a single <Number> with its defaults.
@@ -1781,7 +1806,7 @@ fn dial_target(d: &mut Diagnostics<'_>, el: &Element) -> Option<DialTarget> {
 }
 
 /// One noun of a `<Dial>`; `None` if it was ignored.
-fn dial_noun(d: &mut Diagnostics<'_>, el: &Element) -> Option<DialTarget> {
+fn dial_noun(d: &mut Diagnostics, el: &Element) -> Option<DialTarget> {
     match el.name.as_str() {
         "Number" => number(d, el).map(DialTarget::from),
         "Client" => client(d, el).map(DialTarget::from),
@@ -1792,7 +1817,7 @@ fn dial_noun(d: &mut Diagnostics<'_>, el: &Element) -> Option<DialTarget> {
     }
 }
 
-fn leg_status_callback(a: &mut Attrs<'_, '_>) -> LegStatusCallback {
+fn leg_status_callback(a: &mut Attrs<'_>) -> LegStatusCallback {
     let defaults = LegStatusCallback::default();
     LegStatusCallback {
         url: a.string("statusCallback"),
@@ -1801,7 +1826,7 @@ fn leg_status_callback(a: &mut Attrs<'_, '_>) -> LegStatusCallback {
     }
 }
 
-fn machine_detection(a: &mut Attrs<'_, '_>) -> MachineDetection {
+fn machine_detection(a: &mut Attrs<'_>) -> MachineDetection {
     let defaults = MachineDetection::default();
     // Ranges from reference §6 (TwiML timeout) and §2.1 (OAI thresholds, assumed to hold for TwiML).
     MachineDetection {
@@ -1827,7 +1852,7 @@ fn machine_detection(a: &mut Attrs<'_, '_>) -> MachineDetection {
     }
 }
 
-fn number(d: &mut Diagnostics<'_>, el: &Element) -> Option<Number> {
+fn number(d: &mut Diagnostics, el: &Element) -> Option<Number> {
     let mut a = Attrs::new(d, el);
     let url = a.string("url");
     let method = a.value("method", Method::Post);
@@ -1847,7 +1872,7 @@ fn number(d: &mut Diagnostics<'_>, el: &Element) -> Option<Number> {
     Some(Number { number, url, method, send_digits, byoc, status_callback, machine_detection })
 }
 
-fn sip(d: &mut Diagnostics<'_>, el: &Element) -> Option<Sip> {
+fn sip(d: &mut Diagnostics, el: &Element) -> Option<Sip> {
     let mut a = Attrs::new(d, el);
     let username = a.string("username");
     let password = a.string("password");
@@ -1864,7 +1889,7 @@ fn sip(d: &mut Diagnostics<'_>, el: &Element) -> Option<Sip> {
     Some(Sip { uri, username, password, url, method, status_callback, machine_detection })
 }
 
-fn client(d: &mut Diagnostics<'_>, el: &Element) -> Option<Client> {
+fn client(d: &mut Diagnostics, el: &Element) -> Option<Client> {
     let mut a = Attrs::new(d, el);
     let url = a.string("url");
     let method = a.value("method", Method::Post);
@@ -1890,7 +1915,7 @@ fn client(d: &mut Diagnostics<'_>, el: &Element) -> Option<Client> {
     Some(Client { identity, url, method, status_callback, parameters })
 }
 
-fn conference(d: &mut Diagnostics<'_>, el: &Element) -> Option<Conference> {
+fn conference(d: &mut Diagnostics, el: &Element) -> Option<Conference> {
     let defaults = Conference::default();
     let mut a = Attrs::new(d, el);
     // Reference §7: absent is Twilio's hold music, `''` is silence. Only surrounding whitespace is dropped.
@@ -1935,7 +1960,7 @@ fn conference(d: &mut Diagnostics<'_>, el: &Element) -> Option<Conference> {
     Some(Conference { name, ..conference })
 }
 
-fn queue(d: &mut Diagnostics<'_>, el: &Element) -> Option<Queue> {
+fn queue(d: &mut Diagnostics, el: &Element) -> Option<Queue> {
     let mut a = Attrs::new(d, el);
     let url = a.string("url");
     let method = a.value("method", Method::Post);
@@ -1950,7 +1975,7 @@ fn queue(d: &mut Diagnostics<'_>, el: &Element) -> Option<Queue> {
     Some(Queue { name, url, method, reservation_sid, post_work_activity_sid })
 }
 
-fn enqueue(d: &mut Diagnostics<'_>, el: &Element) -> Option<Enqueue> {
+fn enqueue(d: &mut Diagnostics, el: &Element) -> Option<Enqueue> {
     let mut a = Attrs::new(d, el);
     let action = a.string("action");
     let method = a.value("method", Method::Post);
@@ -1966,7 +1991,7 @@ fn enqueue(d: &mut Diagnostics<'_>, el: &Element) -> Option<Enqueue> {
     Some(Enqueue { name, action, method, wait_url, wait_url_method, workflow_sid })
 }
 
-fn parameter(d: &mut Diagnostics<'_>, el: &Element) -> Option<(String, String)> {
+fn parameter(d: &mut Diagnostics, el: &Element) -> Option<(String, String)> {
     let mut a = Attrs::new(d, el);
     let name = a.string("name");
     let value = a.raw("value").map(|attr| attr.value.clone()).unwrap_or_default();
@@ -1984,7 +2009,7 @@ fn parameter(d: &mut Diagnostics<'_>, el: &Element) -> Option<(String, String)> 
     }
 }
 
-fn stream(d: &mut Diagnostics<'_>, el: &Element) -> Stream {
+fn stream(d: &mut Diagnostics, el: &Element) -> Stream {
     let mut a = Attrs::new(d, el);
     let url = a.string("url").unwrap_or_default();
     let name = a.string("name");
@@ -2005,7 +2030,7 @@ fn stream(d: &mut Diagnostics<'_>, el: &Element) -> Stream {
 }
 
 /// The one `<Stream>` inside `<Connect>`, `<Start>` or `<Stop>`; other children are warned about.
-fn only_stream<'e>(d: &mut Diagnostics<'_>, el: &'e Element) -> Option<&'e Element> {
+fn only_stream<'e>(d: &mut Diagnostics, el: &'e Element) -> Option<&'e Element> {
     d.no_text(el, "a <Stream>");
     let mut found = None;
     for child in el.elements() {
@@ -2028,7 +2053,7 @@ fn only_stream<'e>(d: &mut Diagnostics<'_>, el: &'e Element) -> Option<&'e Eleme
 }
 
 /// A `<Stream>` that must have a url, for `<Connect>` and `<Start>`; also its position.
-fn stream_with_url(d: &mut Diagnostics<'_>, el: &Element) -> Option<(Stream, usize)> {
+fn stream_with_url(d: &mut Diagnostics, el: &Element) -> Option<(Stream, usize)> {
     let stream_el = only_stream(d, el)?;
     let stream = stream(d, stream_el);
     if stream.url.is_empty() {
@@ -2041,7 +2066,7 @@ fn stream_with_url(d: &mut Diagnostics<'_>, el: &Element) -> Option<(Stream, usi
     Some((stream, stream_el.at))
 }
 
-fn connect(d: &mut Diagnostics<'_>, el: &Element) -> Option<Connect> {
+fn connect(d: &mut Diagnostics, el: &Element) -> Option<Connect> {
     let mut a = Attrs::new(d, el);
     let action = a.string("action");
     let method = a.value("method", Method::Post);
@@ -2061,7 +2086,7 @@ fn connect(d: &mut Diagnostics<'_>, el: &Element) -> Option<Connect> {
     Some(Connect { action, method, stream })
 }
 
-fn start(d: &mut Diagnostics<'_>, el: &Element) -> Option<Start> {
+fn start(d: &mut Diagnostics, el: &Element) -> Option<Start> {
     let mut a = Attrs::new(d, el);
     let action = a.string("action");
     let method = a.value("method", Method::Post);
@@ -2070,7 +2095,7 @@ fn start(d: &mut Diagnostics<'_>, el: &Element) -> Option<Start> {
     Some(Start { action, method, stream })
 }
 
-fn stop(d: &mut Diagnostics<'_>, el: &Element) -> Option<Stop> {
+fn stop(d: &mut Diagnostics, el: &Element) -> Option<Stop> {
     Attrs::new(d, el).finish();
     let stream_el = only_stream(d, el)?;
     Some(Stop { stream_name: stream(d, stream_el).name })
@@ -2659,9 +2684,11 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_character_reference_is_a_12100() {
+    fn a_bad_or_forbidden_character_is_a_12100() {
         assert_eq!(err("<Response><Say>&#0;</Say></Response>").code, DOCUMENT_PARSE_FAILURE);
         assert_eq!(err("<Response><Say>&#xZZ;</Say></Response>").code, DOCUMENT_PARSE_FAILURE);
+        let e = err("<Response><Say>a\u{0}b</Say></Response>");
+        assert_eq!((e.code, e.line, e.column), (DOCUMENT_PARSE_FAILURE, 1, 16), "{e}");
     }
 
     #[test]
@@ -2991,6 +3018,18 @@ mod tests {
     fn namespace_declarations_are_not_unknown_attributes() {
         let doc = verbs(r#"<Response xmlns="http://www.twilio.com/twiml"><Hangup/></Response>"#);
         assert_eq!(doc, vec![Verb::Hangup]);
+    }
+
+    #[test]
+    fn a_document_full_of_warnings_stays_within_the_size_limit_and_is_fast() {
+        // Thousands of warnings on one long line: locating them must not rescan the document each time.
+        let attrs: String = (0..3000).map(|i| format!(" a{i}=\"\"")).collect();
+        let verbs: String = (0..1500).map(|_| "<X/>").collect();
+        let xml = format!("<Response{attrs}>{verbs}</Response>");
+        assert!(xml.len() <= MAX_DOCUMENT_BYTES);
+        let doc = parse(&xml).unwrap();
+        assert_eq!(doc.warnings.len(), 4500);
+        assert_eq!(doc.warnings[4499].column, xml.len() - "<X/></Response>".len() + 1);
     }
 
     // --- never panics -------------------------------------------------------------------------------------
