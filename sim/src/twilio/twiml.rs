@@ -927,6 +927,7 @@ fn read_tree(src: &str) -> Result<Element, TwimlError> {
         let event = match reader.read_event() {
             Ok(event) => event,
             Err(e) => {
+                // Twilio: a document that is not valid XML is a 12100 (DOC-ERR-12100).
                 let at = usize::try_from(reader.error_position()).unwrap_or(at);
                 return Err(fail(at, format!("the document is not well-formed xml: {e}")));
             }
@@ -1422,8 +1423,9 @@ impl<'a> Attrs<'a> {
         self.raw(name).map(|attr| attr.value.trim().to_owned()).filter(|value| !value.is_empty())
     }
 
-    /// A typed attribute; a bad value is warned about and replaced by `default` (Twilio: 12200, the
-    /// attribute is ignored). Surrounding whitespace is tolerated (an assumption).
+    /// A typed attribute; a bad value is warned about and replaced by `default`. Twilio validates values
+    /// against its schema, so a bad one is a 12200 like an unknown attribute (DOC-ERR-12200); that the verb
+    /// then runs with the default is an assumption. Surrounding whitespace is tolerated (an assumption).
     fn value<T: AttrValue>(&mut self, name: &str, default: T) -> T {
         self.checked(name, default, T::EXPECTED, T::parse_attr)
     }
@@ -1498,6 +1500,8 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// Twilio: unknown or misspelled attributes are 12200 warnings (DOC-ERR-12200; reference §4 quotes
+    /// "Attribute 'statusCallbackEvent' is not allowed to appear in element 'Dial'.").
     fn finish(self) {
         for (attr, used) in self.el.attrs.iter().zip(&self.used) {
             // Namespace declarations are XML plumbing, not TwiML attributes.
