@@ -180,7 +180,7 @@ fn perform(sim: &SharedSim, effect: Effect) {
                 account_sid: open.account,
                 call_sid: open.call,
                 stream_sid: open.stream,
-                tracks: vec!["inbound".to_owned()],
+                tracks: vec![stream_client::Track::Inbound],
                 custom_parameters: open.parameters,
                 bidirectional: open.bidirectional,
             };

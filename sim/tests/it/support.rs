@@ -54,9 +54,12 @@ pub async fn settle(sim: &SharedSim) {
     );
 }
 
+/// A form body as `(name, value)` pairs.
+pub type Pairs = Vec<(String, String)>;
+
 /// Form bodies a target received, by path.
 #[derive(Clone, Debug, Default)]
-pub struct Received(pub Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>);
+pub struct Received(pub Arc<Mutex<Vec<(String, Pairs)>>>);
 
 impl Received {
     pub fn push(&self, path: &str, body: &str) {
