@@ -3,6 +3,7 @@
 mod callbacks;
 mod conferences;
 mod flows;
+mod rest_spec;
 mod sdk_signature;
 mod sdk_support;
 mod spec;
