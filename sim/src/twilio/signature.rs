@@ -219,7 +219,7 @@ impl RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Retry connect timeouts only. The reference marks this default **[UNCONFIRMED]**.
+    /// Retry connect timeouts only. The reference marks this default **(UNCONFIRMED)**.
     fn default() -> Self {
         RetryPolicy { on_connect_timeout: true, ..RetryPolicy::NONE }
     }
@@ -229,7 +229,7 @@ impl Default for RetryPolicy {
 /// connection overrides its fragment carries. Twilio never sends the fragment to the server.
 ///
 /// Unknown keys (`e`, `sni`, anything else) are ignored. A value that is not a number keeps the default; a
-/// number outside the documented range is clamped into it. **[UNCONFIRMED]**: the docs give the ranges but
+/// number outside the documented range is clamped into it. **(UNCONFIRMED)**: the docs give the ranges but
 /// not what Twilio does with a value outside them.
 pub fn strip_connection_overrides(url: &str) -> (&str, ConnectionOverrides) {
     let Some((url, fragment)) = url.split_once('#') else {

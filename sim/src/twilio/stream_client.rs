@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use crate::ids::{AccountSid, CallSid, StreamSid};
 
 /// How long to wait for the TCP connection and the WebSocket handshake together.
-/// **[UNCONFIRMED]**: Twilio does not document it; this is its webhook connect timeout (reference §5).
+/// **(UNCONFIRMED)**: Twilio does not document it; this is its webhook connect timeout (reference §5).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to wait for the server to answer our close frame after `stop`.
@@ -495,7 +495,7 @@ pub async fn run(
                 return report(StreamReport::Closed { by_server: false, reason: None }).await;
             }
             Action::ServerClosed(reason) => {
-                // Answer the close handshake. No `stop` after the server closed: **[UNCONFIRMED]**, the
+                // Answer the close handshake. No `stop` after the server closed: **(UNCONFIRMED)**, the
                 // reference only says the call moves on.
                 let _ = ws.close(None).await;
                 return report(closed_by_server(reason)).await;

@@ -172,17 +172,17 @@ pub struct Gather {
     pub action_on_empty_result: bool,
     /// `speechTimeout`; `None` means the `timeout` value applies.
     pub speech_timeout: Option<SpeechTimeout>,
-    /// `bargeIn`: input stops the nested prompts (default true [UNCONFIRMED]).
+    /// `bargeIn`: input stops the nested prompts (default true (UNCONFIRMED)).
     pub barge_in: bool,
     pub hints: Option<String>,
     pub language: Option<String>,
     pub partial_result_callback: Option<String>,
     pub partial_result_callback_method: Method,
-    /// `profanityFilter` (default true [UNCONFIRMED]).
+    /// `profanityFilter` (default true (UNCONFIRMED)).
     pub profanity_filter: bool,
     pub speech_model: Option<String>,
     pub enhanced: bool,
-    /// `maxSpeechTime` (default 60 [UNCONFIRMED]).
+    /// `maxSpeechTime` (default 60 (UNCONFIRMED)).
     pub max_speech_time_s: u32,
     /// The nested `<Say>`, `<Play>` and `<Pause>`, played while waiting.
     pub prompts: Vec<GatherPrompt>,
