@@ -267,3 +267,67 @@ async fn async_amd_posts_the_result_to_its_callback_after_the_url_was_fetched() 
     assert_eq!(param(&results[0], "AnsweredBy"), Some("machine_start"));
     assert_eq!(param(&results[0], "CallSid"), Some(sid));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_redirect_stops_the_media_stream_of_a_connect_and_runs_the_new_document() {
+    use futures_util::StreamExt;
+    let rig = rig(&[]).await;
+    let ws = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind ws");
+    let ws_url = format!("ws://{}/media", ws.local_addr().expect("addr"));
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    tokio::spawn(async move {
+        let (socket, _) = ws.accept().await.expect("accept");
+        let mut socket = tokio_tungstenite::accept_async(socket).await.expect("handshake");
+        while let Some(Ok(message)) = socket.next().await {
+            if let Ok(text) = message.to_text() {
+                if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+                    if value["event"] != "media" {
+                        let _ = events_tx.send(value);
+                    }
+                }
+            }
+        }
+    });
+    let twiml = format!(
+        r#"<Response><Connect><Stream url="{ws_url}"><Parameter name="caller" value="ada"/></Stream></Connect></Response>"#
+    );
+    let form = [("To", "+15550000208".to_owned()), ("From", "+15550000100".to_owned()), ("Twiml", twiml)];
+    let response = rig
+        .http
+        .post(rig.calls())
+        .basic_auth(ACCOUNT.to_string(), Some(TOKEN))
+        .form(&form)
+        .send()
+        .await
+        .expect("create");
+    let call: serde_json::Value = response.json().await.expect("json");
+    let sid = call["sid"].as_str().expect("sid").to_owned();
+    assert_eq!(next_message(&mut events_rx).await["event"], "connected");
+    let start = next_message(&mut events_rx).await;
+    assert_eq!(start["event"], "start");
+    assert_eq!(start["start"]["callSid"], sid.as_str());
+    assert_eq!(start["start"]["customParameters"]["caller"], "ada");
+    let url = format!("{}/2010-04-01/Accounts/{ACCOUNT}/Calls/{sid}.json", rig.base);
+    let redirect = [("Url", format!("{}/twiml", rig.hooks.uri()))];
+    let updated = rig
+        .http
+        .post(&url)
+        .basic_auth(ACCOUNT.to_string(), Some(TOKEN))
+        .form(&redirect)
+        .send()
+        .await
+        .expect("update");
+    assert_eq!(updated.status(), 200);
+    let stop = next_message(&mut events_rx).await;
+    assert_eq!(stop["event"], "stop", "Twilio: a redirect ends the stream with a stop message");
+    assert_eq!(stop["stop"]["callSid"], sid.as_str());
+    rig.wait_for_end(&sid).await;
+    assert_eq!(rig.callbacks("/twiml").await.len(), 1, "the new document was fetched");
+}
+
+async fn next_message(rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>) -> serde_json::Value {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a stream message in time")
+        .expect("stream open")
+}
