@@ -279,12 +279,11 @@ async fn a_rest_redirect_stops_the_media_stream_of_a_connect_and_runs_the_new_do
         let (socket, _) = ws.accept().await.expect("accept");
         let mut socket = tokio_tungstenite::accept_async(socket).await.expect("handshake");
         while let Some(Ok(message)) = socket.next().await {
-            if let Ok(text) = message.to_text() {
-                if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
-                    if value["event"] != "media" {
-                        let _ = events_tx.send(value);
-                    }
-                }
+            if let Ok(text) = message.to_text()
+                && let Ok(value) = serde_json::from_str::<serde_json::Value>(text)
+                && value["event"] != "media"
+            {
+                let _ = events_tx.send(value);
             }
         }
     });
