@@ -57,6 +57,21 @@ pub struct Sim {
     clock: Clock,
     transport: Arc<dyn Transport>,
     streams: Mutex<IndexMap<StreamSid, mpsc::Sender<StreamCommand>>>,
+    attach: Mutex<Option<Arc<dyn StreamAttach>>>,
+}
+
+/// An in-process media-stream server: where `<Connect><Stream>` plugs into a fake that lives in the same
+/// process (the fake Vapi), with no socket. It speaks the same channels as the WebSocket client.
+pub trait StreamAttach: Send + Sync + std::fmt::Debug + 'static {
+    /// Takes the stream if `start.url` is one of this server's; otherwise hands the channels back so the
+    /// stream goes over a real WebSocket.
+    #[allow(clippy::result_large_err)] // the error returns what was passed in, unchanged
+    fn attach(
+        &self,
+        start: StreamStart,
+        commands: mpsc::Receiver<StreamCommand>,
+        reports: mpsc::Sender<stream_client::StreamReport>,
+    ) -> Result<(), (StreamStart, mpsc::Receiver<StreamCommand>, mpsc::Sender<stream_client::StreamReport>)>;
 }
 
 /// A handle to a running simulation.
@@ -65,6 +80,7 @@ pub type SharedSim = Arc<Sim>;
 impl Sim {
     pub fn new(world: World, clock: Clock, transport: Arc<dyn Transport>) -> SharedSim {
         Arc::new(Sim {
+            attach: Mutex::new(None),
             world: Mutex::new(world),
             wake: Notify::new(),
             clock,
@@ -82,6 +98,11 @@ impl Sim {
 
     pub fn clock(&self) -> Clock {
         self.clock
+    }
+
+    /// Routes streams whose URL `attach` recognises to it, in process, instead of a WebSocket.
+    pub fn set_stream_attach(&self, attach: Arc<dyn StreamAttach>) {
+        *self.attach.lock().unwrap_or_else(|p| p.into_inner()) = Some(attach);
     }
 
     /// Tells the driver the world changed (new events or effects).
@@ -184,8 +205,16 @@ fn perform(sim: &SharedSim, effect: Effect) {
                 custom_parameters: open.parameters,
                 bidirectional: open.bidirectional,
             };
-            let frame = sim.clock.real(SimDuration::from_millis(20)).max(std::time::Duration::from_millis(1));
-            tokio::spawn(stream_client::run(start, commands_rx, reports_tx, frame));
+            let attach = sim.attach.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let unclaimed = match attach {
+                Some(attach) => attach.attach(start, commands_rx, reports_tx).err(),
+                None => Some((start, commands_rx, reports_tx)),
+            };
+            if let Some((start, commands_rx, reports_tx)) = unclaimed {
+                let frame =
+                    sim.clock.real(SimDuration::from_millis(20)).max(std::time::Duration::from_millis(1));
+                tokio::spawn(stream_client::run(start, commands_rx, reports_tx, frame));
+            }
             let sim = Arc::clone(sim);
             let stream = open.stream;
             tokio::spawn(async move {

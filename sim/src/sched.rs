@@ -60,6 +60,11 @@ impl<E> Scheduler<E> {
         self.queue.remove(&first).map(|e| (first.at, e))
     }
 
+    /// Drops every pending event `keep` refuses.
+    pub fn retain(&mut self, mut keep: impl FnMut(&E) -> bool) {
+        self.queue.retain(|_, e| keep(e));
+    }
+
     pub fn len(&self) -> usize {
         self.queue.len()
     }

@@ -243,9 +243,10 @@ impl World {
         self.sched.next_due()
     }
 
-    /// Nothing scheduled and no webhook in flight: the world will not change by itself.
+    /// Nothing scheduled, no webhook in flight and no media stream open: the world will not change by
+    /// itself.
     pub fn is_quiescent(&self) -> bool {
-        self.sched.is_empty() && self.pending.is_empty()
+        self.sched.is_empty() && self.pending.is_empty() && self.twilio.streams.is_empty()
     }
 
     /// Webhooks sent and not yet answered.

@@ -372,7 +372,7 @@ impl World {
         let Some(leg) = self.leg_mut(call) else { return };
         match std::mem::replace(&mut leg.exec, Exec::Idle) {
             Exec::Conferencing { dial, conference } if conference == sid => {
-                leg.generation += 1;
+                self.bump_generation(call);
                 // Twilio: after a conference, <Dial action> gets DialCallStatus=completed (no DialCallSid).
                 match &dial.action {
                     Some(action) => {

@@ -250,6 +250,31 @@ pub enum Event {
 }
 
 impl Event {
+    /// The leg the event is about.
+    pub fn call(&self) -> CallSid {
+        match self {
+            Event::Dial(c)
+            | Event::Ring(c)
+            | Event::Answer(c, ..)
+            | Event::Fail(c, ..)
+            | Event::RingTimeout(c)
+            | Event::RemoteHangup(c)
+            | Event::AmdDone(c, ..)
+            | Event::VerbDone(c, _)
+            | Event::GatherTimeout(c, _)
+            | Event::TimeLimit(c)
+            | Event::DialTimeLimit(c, _) => *c,
+        }
+    }
+
+    /// The execution generation the event belongs to, for events that only matter to one.
+    pub fn generation(&self) -> Option<u64> {
+        match self {
+            Event::VerbDone(_, g) | Event::GatherTimeout(_, g) | Event::DialTimeLimit(_, g) => Some(*g),
+            _ => None,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Event::Dial(c) => format!("dial {c}"),
@@ -389,6 +414,15 @@ impl World {
 
     pub(crate) fn leg_mut(&mut self, call: CallSid) -> Option<&mut Leg> {
         self.twilio.calls.get_mut(&call)
+    }
+
+    /// Moves a leg to a new execution generation and drops the timers of the old one, so a stale
+    /// `<Pause>` or dial time limit neither fires nor keeps the world busy.
+    pub(crate) fn bump_generation(&mut self, call: CallSid) {
+        let Some(leg) = self.twilio.calls.get_mut(&call) else { return };
+        leg.generation += 1;
+        let (current, ended) = (leg.generation, leg.state.is_ended());
+        self.sched.retain(|e| e.call() != call || (!ended && e.generation().is_none_or(|g| g == current)));
     }
 
     /// The leg exists, is live, and has not moved on since `generation`.
@@ -545,13 +579,13 @@ impl World {
             c.participants.shift_remove(&call);
         }
         if let Some(leg) = self.leg_mut(call) {
-            leg.generation += 1;
             leg.verbs.clear();
             if leg.sip_response_code.is_none() {
                 leg.sip_response_code = Some(if status == CallStatus::Completed { 200 } else { 487 });
             }
         }
         self.leg_input(call, LegInput::End(status), Some(cause));
+        self.bump_generation(call);
         self.set_hears(call, "nothing (call ended)");
         self.unwind(call, exec, Unwind::Ended);
         let forks: Vec<StreamSid> =

@@ -328,8 +328,8 @@ impl World {
     fn submit_gather(&mut self, call: CallSid, finished_on_key: Option<char>) {
         let Some(leg) = self.leg_mut(call) else { return };
         let Exec::Gathering { gather, digits } = std::mem::replace(&mut leg.exec, Exec::Idle) else { return };
-        leg.generation += 1;
         let doc_url = leg.doc_url.clone().unwrap_or_default();
+        self.bump_generation(call);
         let url = gather.action.as_deref().map(|a| self.resolve(call, a)).unwrap_or(doc_url);
         let mut extra: Params = vec![("Digits".into(), digits)];
         extra.push(("FinishedOnKey".into(), finished_on_key.map(String::from).unwrap_or_default()));
@@ -510,7 +510,7 @@ impl World {
     ) {
         let Some(leg) = self.leg_mut(parent) else { return };
         let Exec::Dialing { dial, .. } = std::mem::replace(&mut leg.exec, Exec::Idle) else { return };
-        leg.generation += 1;
+        self.bump_generation(parent);
         self.set_hears(parent, "silence");
         match &dial.action {
             Some(action) => {
@@ -586,7 +586,7 @@ impl World {
                 {
                     let action = action.clone();
                     leg.exec = Exec::Idle;
-                    leg.generation += 1;
+                    self.bump_generation(call);
                     // Twilio: when the server closes the socket, <Connect> continues with its action
                     // URL, or the next verb.
                     match action {
@@ -602,9 +602,9 @@ impl World {
     pub(crate) fn redirect_call(&mut self, call: CallSid, doc: crate::twilio::engine::Doc) {
         let Some(leg) = self.leg_mut(call) else { return };
         let exec = std::mem::replace(&mut leg.exec, Exec::Idle);
-        leg.generation += 1;
         leg.verbs.clear();
         leg.fetches_in_a_row = 0;
+        self.bump_generation(call);
         self.note(format!("call {call}: redirected by the REST API"));
         self.unwind(call, exec, Unwind::Redirected);
         match doc {

@@ -130,3 +130,82 @@ async fn a_voice_url_slower_than_15_seconds_gets_11205_and_the_caller_hears_the_
     assert_eq!(leg.state.resource_status().as_str(), "completed");
     insta::assert_snapshot!("voice_url_timeout", support::normalized_timeline(&sim));
 }
+
+/// An in-process stream server that takes `ws://assistant.test/…` streams, records their start, and
+/// hangs up (closes) after it receives a stop or when told to.
+#[derive(Debug, Default)]
+struct LocalAssistant {
+    started: std::sync::Mutex<Vec<String>>,
+}
+
+impl ringback_sim::runtime::StreamAttach for LocalAssistant {
+    fn attach(
+        &self,
+        start: ringback_sim::twilio::stream_client::StreamStart,
+        mut commands: tokio::sync::mpsc::Receiver<ringback_sim::twilio::stream_client::StreamCommand>,
+        reports: tokio::sync::mpsc::Sender<ringback_sim::twilio::stream_client::StreamReport>,
+    ) -> Result<
+        (),
+        (
+            ringback_sim::twilio::stream_client::StreamStart,
+            tokio::sync::mpsc::Receiver<ringback_sim::twilio::stream_client::StreamCommand>,
+            tokio::sync::mpsc::Sender<ringback_sim::twilio::stream_client::StreamReport>,
+        ),
+    > {
+        use ringback_sim::twilio::stream_client::StreamReport;
+        if !start.url.starts_with("ws://assistant.test/") {
+            return Err((start, commands, reports));
+        }
+        self.started.lock().expect("lock").push(format!("{} {:?}", start.url, start.custom_parameters));
+        tokio::spawn(async move {
+            let _ = reports.send(StreamReport::Connected).await;
+            // The assistant ends the conversation after 10 simulated seconds by closing the socket.
+            tokio::select! {
+                _ = commands.recv() => {}
+                () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                    let _ = reports.send(StreamReport::Closed { by_server: true, reason: None }).await;
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connect_stream_to_an_in_process_server_attaches_without_a_socket_and_continues_when_it_closes() {
+    let received = Received::default();
+    let voice = r#"<Response><Connect action="/after"><Stream url="ws://assistant.test/stream"><Parameter name="lang" value="en"/></Stream></Connect></Response>"#;
+    let after = "<Response><Say>The assistant hung up</Say></Response>";
+    let sim = support::sim(support::world(&[]), target(received.clone(), voice, after));
+    let assistant = std::sync::Arc::new(LocalAssistant::default());
+    sim.set_stream_attach(assistant.clone());
+    sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    support::settle(&sim).await;
+    let timeline = sim.world().journal().timeline();
+    assert_eq!(*assistant.started.lock().expect("lock"), [r#"ws://assistant.test/stream [("lang", "en")]"#]);
+    assert!(timeline.contains("connecting → connected"), "{timeline}");
+    assert_eq!(
+        received.at("/after").len(),
+        1,
+        "<Connect action> is requested when the server closes: {timeline}"
+    );
+    assert!(timeline.contains("10.000s"), "the stream lasted 10 simulated seconds: {timeline}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_same_seed_gives_a_byte_identical_journal() {
+    async fn run() -> String {
+        let voice = r#"<Response><Dial action="/after" timeout="20"><Number statusCallback="http://orchestrator.test/status" statusCallbackEvent="initiated ringing answered completed">+15550000200</Number></Dial></Response>"#;
+        let sim = support::sim(
+            support::world(&[("+15550000200", r#"{ answer = "hang-up", talk_s = 3 }"#)]),
+            target(Received::default(), voice, "<Response><Say>Sorry</Say></Response>"),
+        );
+        sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+        support::settle(&sim).await;
+        let json = serde_json::to_string(sim.world().journal()).expect("journal JSON");
+        json
+    }
+    let (first, second) = (run().await, run().await);
+    assert!(first.len() > 1_000);
+    assert_eq!(first, second);
+}
