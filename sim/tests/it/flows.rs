@@ -202,8 +202,7 @@ async fn the_same_seed_gives_a_byte_identical_journal() {
         );
         sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
         support::settle(&sim).await;
-        let json = serde_json::to_string(sim.world().journal()).expect("journal JSON");
-        json
+        serde_json::to_string(sim.world().journal()).expect("journal JSON")
     }
     let (first, second) = (run().await, run().await);
     assert!(first.len() > 1_000);
