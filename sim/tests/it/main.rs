@@ -5,5 +5,6 @@ mod conferences;
 mod flows;
 mod sdk_signature;
 mod sdk_support;
+mod sdk_twilio;
 mod spec;
 mod support;
