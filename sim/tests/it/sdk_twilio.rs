@@ -1,10 +1,12 @@
 //! The official Twilio SDKs (twilio-python and twilio-node) drive the fake unmodified but for their base
 //! URL: `fixtures/sdk/twilio_check.{py,js}` buy a number, follow a call through its callbacks, page the
 //! call list, provoke 20404/21220/20003, and run a conference with an added, held and removed participant;
-//! these tests assert on the values the SDKs observed.
+//! these tests assert on the values the SDKs observed, and check every response the fake sent them against
+//! the spec.
 
 use std::sync::Arc;
 
+use ringback_sim::journal::{Event, Party};
 use ringback_sim::runtime::{Clock, SharedSim, Sim};
 use ringback_sim::transport::HttpTransport;
 use ringback_sim::world::{AccountConfig, World, WorldConfig};
@@ -36,8 +38,8 @@ async fn fake_twilio() -> (String, SharedSim) {
     (base, sim)
 }
 
-/// Runs `script` against a fresh fake and returns its report.
-async fn run(script: &'static str) -> Value {
+/// Runs `script` against a fresh fake and returns its report, and the fake it ran against.
+async fn run(script: &'static str) -> (Value, SharedSim) {
     let (base, sim) = fake_twilio().await;
     let input = json!({"base_url": base, "account_sid": ACCOUNT.to_string(), "auth_token": TOKEN});
     let sdk = sdk();
@@ -46,10 +48,102 @@ async fn run(script: &'static str) -> Value {
     })
     .await;
     match report {
-        Ok(report) => report,
+        Ok(report) => (report, sim),
         Err(e) => panic!("{script} failed: {e}\n{}", sim.world().journal().timeline()),
     }
 }
+
+/// `/2010-04-01/Accounts/AC…/Calls/CA….json?…` → the spec's path template for it.
+fn path_template(url: &str) -> Option<String> {
+    let path = url.split('?').next()?;
+    let rest = path.strip_prefix("/2010-04-01/Accounts/")?;
+    let (_account, rest) = rest.split_once('/')?;
+    let segments: Vec<&str> = rest.split('/').collect();
+    let tail = match segments.as_slice() {
+        [collection] => (*collection).to_owned(),
+        ["Conferences", _, "Participants.json"] => "Conferences/{ConferenceSid}/Participants.json".to_owned(),
+        ["Conferences", _, "Participants", _] => {
+            "Conferences/{ConferenceSid}/Participants/{CallSid}.json".to_owned()
+        }
+        [collection, _] => format!("{collection}/{{Sid}}.json"),
+        _ => return None,
+    };
+    Some(format!("/2010-04-01/Accounts/{{AccountSid}}/{tail}"))
+}
+
+/// Every response the fake sent the SDK: a 2xx matches the spec's schema for its operation exactly, an
+/// error is Twilio's error body. Returns the operations seen, as `METHOD template status`.
+fn assert_responses_match_the_spec(sdk_name: &str, sim: &SharedSim) -> Vec<String> {
+    let spec = crate::spec::twilio_spec();
+    let mut seen: Vec<String> = Vec::new();
+    for entry in sim.world().journal().entries() {
+        let Event::Http(exchange) = &entry.event else { continue };
+        if exchange.to != Party::Twilio {
+            continue;
+        }
+        let response = exchange
+            .response
+            .as_ref()
+            .unwrap_or_else(|| panic!("{sdk_name}: {} {} got no response", exchange.method, exchange.url));
+        let template = path_template(&exchange.url)
+            .unwrap_or_else(|| panic!("{sdk_name} requested {} {}", exchange.method, exchange.url));
+        let body: Value = if response.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&response.body).unwrap_or_else(|e| {
+                panic!(
+                    "{sdk_name}: {} {} answered non-JSON ({e}): {}",
+                    exchange.method, exchange.url, response.body
+                )
+            })
+        };
+        let what = format!("{} {template} {}", exchange.method, response.status);
+        if (200..300).contains(&response.status) {
+            if let Err(errors) =
+                crate::spec::validate_response(spec, &template, &exchange.method, response.status, &body)
+            {
+                panic!(
+                    "{sdk_name}: {what} does not match the spec:\n  {}\nbody: {body:#}",
+                    errors.join("\n  ")
+                );
+            }
+        } else {
+            let keys: Vec<&str> =
+                body.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+            assert_eq!(
+                keys,
+                ["code", "message", "more_info", "status"],
+                "{sdk_name}: {what} error body {body}"
+            );
+            assert_eq!(body["status"], response.status, "{sdk_name}: {what} error body {body}");
+        }
+        if !seen.contains(&what) {
+            seen.push(what);
+        }
+    }
+    seen.sort();
+    seen
+}
+
+/// The operations each script performs, as [`assert_responses_match_the_spec`] names them.
+const OPERATIONS: [&str; 16] = [
+    "DELETE /2010-04-01/Accounts/{AccountSid}/Conferences/{ConferenceSid}/Participants/{CallSid}.json 204",
+    "GET /2010-04-01/Accounts/{AccountSid}/Calls.json 200",
+    "GET /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json 200",
+    "GET /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json 401",
+    "GET /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json 404",
+    "GET /2010-04-01/Accounts/{AccountSid}/Conferences.json 200",
+    "GET /2010-04-01/Accounts/{AccountSid}/Conferences/{ConferenceSid}/Participants.json 200",
+    "GET /2010-04-01/Accounts/{AccountSid}/Conferences/{ConferenceSid}/Participants/{CallSid}.json 200",
+    "GET /2010-04-01/Accounts/{AccountSid}/Conferences/{Sid}.json 200",
+    "GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json 200",
+    "POST /2010-04-01/Accounts/{AccountSid}/Calls.json 201",
+    "POST /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json 200",
+    "POST /2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json 400",
+    "POST /2010-04-01/Accounts/{AccountSid}/Conferences/{ConferenceSid}/Participants.json 201",
+    "POST /2010-04-01/Accounts/{AccountSid}/Conferences/{ConferenceSid}/Participants/{CallSid}.json 200",
+    "POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json 201",
+];
 
 fn strings(value: &Value) -> Vec<&str> {
     value.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
@@ -137,12 +231,14 @@ fn assert_report(sdk_name: &str, r: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_python_drives_numbers_calls_paging_errors_and_conferences_unmodified() {
-    let report = run("twilio_check.py").await;
+    let (report, sim) = run("twilio_check.py").await;
     assert_report("twilio-python", &report);
+    assert_eq!(assert_responses_match_the_spec("twilio-python", &sim), OPERATIONS);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twilio_node_drives_numbers_calls_paging_errors_and_conferences_unmodified() {
-    let report = run("twilio_check.js").await;
+    let (report, sim) = run("twilio_check.js").await;
     assert_report("twilio-node", &report);
+    assert_eq!(assert_responses_match_the_spec("twilio-node", &sim), OPERATIONS);
 }
