@@ -227,6 +227,19 @@ fn assert_report(sdk_name: &str, r: &Value) {
     );
     assert_eq!(strings(&conference["event_sequence"]), ["0", "1", "2", "3", "4", "5", "6"], "{context}");
     assert_eq!(strings(&conference["hold_callback_flags"]), ["true"], "{context}");
+    assert_eq!(
+        conference["leave_callbacks"],
+        json!([
+            {"CallSid": agent, "Hold": "true", "Muted": "false", "ReasonParticipantLeft": "participant-kicked"},
+            {"CallSid": host, "Hold": "false", "Muted": "false", "ReasonParticipantLeft": "participant-left"},
+        ]),
+        "{context}"
+    );
+    assert_eq!(
+        strings(&conference["agent_callback_statuses"]),
+        ["initiated", "ringing", "in-progress", "completed"],
+        "the removed participant's own call progress: {context}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
