@@ -110,11 +110,13 @@ fn assert_responses_match_the_spec(sdk_name: &str, sim: &SharedSim) -> Vec<Strin
         } else {
             let keys: Vec<&str> =
                 body.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
-            assert_eq!(
-                keys,
-                ["code", "message", "more_info", "status"],
-                "{sdk_name}: {what} error body {body}"
-            );
+            // Real 401 bodies carry an empty `detail` too (reference §4).
+            let expected: &[&str] = if response.status == 401 {
+                &["code", "detail", "message", "more_info", "status"]
+            } else {
+                &["code", "message", "more_info", "status"]
+            };
+            assert_eq!(keys, expected, "{sdk_name}: {what} error body {body}");
             assert_eq!(body["status"], response.status, "{sdk_name}: {what} error body {body}");
         }
         if !seen.contains(&what) {
