@@ -296,12 +296,9 @@ impl World {
     /// A participant leaves (hung up, redirected, or kicked); the end rules apply.
     pub(crate) fn leave_conference(&mut self, sid: ConferenceSid, call: CallSid, how: Leave) {
         let Some(conf) = self.twilio.conferences.get_mut(&sid) else { return };
-        let Some(p) = conf.participants.shift_remove(&call) else { return };
-        let joined = p.status == ParticipantStatus::Connected;
-        let started = conf.status == ConferenceStatus::InProgress;
-        let remaining =
-            conf.participants.values().filter(|p| p.status == ParticipantStatus::Connected).count();
-        if !joined {
+        let Some(p) = conf.participants.get(&call) else { return };
+        if p.status != ParticipantStatus::Connected {
+            conf.participants.shift_remove(&call);
             return;
         }
         self.note(format!("conference {sid}: {call} leaves"));
@@ -309,6 +306,8 @@ impl World {
             Leave::Left => "participant-left",
             Leave::Kicked => "participant-kicked",
         };
+        // While the participant is still listed, so the callback carries its Hold, Muted, … as every
+        // participant event does (reference §7 "Participant events add").
         self.conference_callback(
             sid,
             "participant-leave",
@@ -316,6 +315,11 @@ impl World {
             Some(call),
             vec![("ReasonParticipantLeft".into(), reason.into())],
         );
+        let Some(conf) = self.twilio.conferences.get_mut(&sid) else { return };
+        let Some(p) = conf.participants.shift_remove(&call) else { return };
+        let started = conf.status == ConferenceStatus::InProgress;
+        let remaining =
+            conf.participants.values().filter(|p| p.status == ParticipantStatus::Connected).count();
         let end = if p.end_on_exit && started {
             Some(match how {
                 Leave::Left => ConferenceEndReason::EndOnExitLeft,

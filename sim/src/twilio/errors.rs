@@ -1,4 +1,5 @@
-//! Twilio's REST error body `{code, message, more_info, status}` and the codes the fake answers with.
+//! Twilio's REST error body `{code, message, more_info, status}` (the 401 adds an empty `detail`) and the
+//! codes the fake answers with.
 //!
 //! Messages are Twilio's own where a source quotes them (reference §4, third-party captures of real
 //! responses); those no source confirms are marked `UNCONFIRMED` next to their constructor. The body never
@@ -18,6 +19,10 @@ pub const AUTH_REALM: &str = "Basic realm=\"Twilio API\"";
 #[error("twilio error {code} (HTTP {status}): {message}")]
 pub struct TwilioError {
     pub code: u32,
+    /// Only the 20003 body carries it, empty, as the real one quoted in reference §4 does:
+    /// `{"code": 20003, "detail": "", "message": "Authenticate", …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     pub message: String,
     pub more_info: String,
     pub status: u16,
@@ -28,6 +33,7 @@ impl TwilioError {
     pub fn new(status: u16, code: u32, message: impl Into<String>) -> Self {
         TwilioError {
             code,
+            detail: None,
             message: message.into(),
             more_info: format!("https://www.twilio.com/docs/errors/{code}"),
             status,
@@ -36,7 +42,7 @@ impl TwilioError {
 
     /// 20003, 401: the Basic credentials are missing or wrong.
     pub fn authenticate() -> Self {
-        TwilioError::new(401, 20003, "Authenticate")
+        TwilioError { detail: Some(String::new()), ..TwilioError::new(401, 20003, "Authenticate") }
     }
 
     /// 20404, 404: nothing lives at `path` (the request path, e.g.
@@ -245,7 +251,6 @@ mod tests {
     #[test]
     fn every_constructor_has_a_client_error_status_and_its_docs_link() {
         let all = [
-            TwilioError::authenticate(),
             TwilioError::not_found("/x"),
             TwilioError::forbidden(),
             TwilioError::invalid_parameter("Timeout", "x"),
@@ -277,6 +282,16 @@ mod tests {
             let keys: Vec<&str> = value.as_object().unwrap().keys().map(String::as_str).collect();
             assert_eq!(keys, ["code", "message", "more_info", "status"]);
         }
+    }
+
+    #[test]
+    fn the_401_body_is_the_one_real_twilio_sends_with_an_empty_detail() {
+        let error = TwilioError::authenticate();
+        assert!((400..500).contains(&error.status));
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            r#"{"code":20003,"detail":"","message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401}"#
+        );
     }
 
     #[tokio::test]

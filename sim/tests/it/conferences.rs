@@ -129,3 +129,55 @@ async fn a_busy_specialist_leaves_the_caller_in_the_conference_until_redirected(
     driver.abort();
     insta::assert_snapshot!("busy_specialist_then_redirect_back", support::normalized_timeline(&sim));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_participant_leave_callback_carries_the_participant_flags_like_every_participant_event() {
+    let received = Received::default();
+    let sim = support::sim(
+        support::world(&[("+15550000302", r#"{ answer = "human", after_s = 2 }"#)]),
+        target(received.clone()),
+    );
+    let driver = tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
+    let caller = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    advance(1).await;
+    let specialist = add_specialist(&sim, "+15550000302");
+    advance(6).await;
+    let room = sim.world().conference_of(caller).expect("the caller is in the conference").to_string();
+    let hold = FormParams::from_pairs([("Hold", "true")]);
+    sim.with(|w| w.update_participant(ACCOUNT, &room, &specialist.to_string(), &hold)).expect("hold");
+    advance(1).await;
+    sim.with(|w| w.delete_participant(ACCOUNT, &room, &specialist.to_string())).expect("kick");
+    advance(1).await;
+    sim.with(|w| w.remote_hangup(caller));
+    support::settle(&sim).await;
+    driver.abort();
+    let leaves: Vec<Vec<(String, String)>> = received
+        .at("/conference")
+        .into_iter()
+        .filter(|p| param(p, "StatusCallbackEvent") == Some("participant-leave"))
+        .collect();
+    let flags = |p: &[(String, String)]| -> Vec<Option<String>> {
+        [
+            "CallSid",
+            "Coaching",
+            "EndConferenceOnExit",
+            "Hold",
+            "Muted",
+            "StartConferenceOnEnter",
+            "ReasonParticipantLeft",
+        ]
+        .iter()
+        .map(|name| param(p, name).map(str::to_owned))
+        .collect()
+    };
+    let some = |values: [&str; 7]| values.map(|v| Some(v.to_owned())).to_vec();
+    assert_eq!(leaves.len(), 2, "{}", sim.world().journal().timeline());
+    assert_eq!(
+        flags(&leaves[0]),
+        some([&specialist.to_string(), "false", "false", "true", "false", "true", "participant-kicked"])
+    );
+    assert_eq!(
+        flags(&leaves[1]),
+        some([&caller.to_string(), "false", "true", "false", "false", "true", "participant-left"])
+    );
+}

@@ -6,5 +6,6 @@ mod flows;
 mod rest_spec;
 mod sdk_signature;
 mod sdk_support;
+mod sdk_twilio;
 mod spec;
 mod support;
