@@ -92,12 +92,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
             }
         );
         println!("  SDK base URL http://{bound} (Node: client.api.baseUrl, Python: client.api.base_url)");
+        println!("  control API  http://{bound}/_ringback/ (POST calls {{from, to}}, calls/SID/hangup, calls/SID/digits; PUT phones/NUMBER; GET timeline)");
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
         let driver = tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
         let printer = tokio::spawn(print_timeline(sim.clone()));
-        let router = ringback_sim::twilio::rest::router(sim.clone());
+        let router = ringback_sim::twilio::rest::router(sim.clone()).merge(ringback_sim::control::router(sim.clone()));
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving")?;
         driver.abort();
         printer.abort();

@@ -13,6 +13,7 @@
 //! **Architecture Invariant:** this crate knows nothing about scenarios, the harness or the reference
 //! orchestrator; they depend on it, never the other way round.
 
+pub mod control;
 pub mod ids;
 pub mod journal;
 pub mod phone;

@@ -2,6 +2,7 @@
 
 mod callbacks;
 mod conferences;
+mod control;
 mod flows;
 mod rest_spec;
 mod sdk_signature;

@@ -1,0 +1,100 @@
+//! The `/_ringback/` control API: a caller dials a Twilio number, presses keys and hangs up; phones are
+//! reconfigured; bad input gets a 4xx naming what was expected.
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::post;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::support::{self, CALLER, NUMBER, Received};
+
+async fn send(router: &Router, method: &str, uri: &str, body: &str) -> (u16, String) {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_placed_through_the_control_api_reaches_the_voice_url_and_can_press_keys_and_hang_up() {
+    let received = Received::default();
+    let target = Router::new()
+        .route(
+            "/voice",
+            post(|axum::extract::State(r): axum::extract::State<Received>, body: String| async move {
+                r.push("/voice", &body);
+                ([("content-type", "text/xml")], r#"<Response><Gather numDigits="1" action="/pressed"><Say>Press 1</Say></Gather></Response>"#)
+            }),
+        )
+        .route(
+            "/pressed",
+            post(|axum::extract::State(r): axum::extract::State<Received>, body: String| async move {
+                r.push("/pressed", &body);
+                ([("content-type", "text/xml")], "<Response><Pause length=\"30\"/></Response>")
+            }),
+        )
+        .route("/number-status", post(|| async {}))
+        .with_state(received.clone());
+    let sim = support::sim(support::world(&[]), target);
+    let driver = tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
+    let control = ringback_sim::control::router(sim.clone());
+
+    let (status, body) =
+        send(&control, "POST", "/_ringback/calls", &format!(r#"{{"from": "{CALLER}", "to": "{NUMBER}"}}"#))
+            .await;
+    assert_eq!(status, 201, "{body}");
+    let sid = serde_json::from_str::<serde_json::Value>(&body).expect("json")["call_sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (status, _) =
+        send(&control, "POST", &format!("/_ringback/calls/{sid}/digits"), r#"{"digits": "1"}"#).await;
+    assert_eq!(status, 204);
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let pressed = received.at("/pressed");
+    assert_eq!(support::param(&pressed[0], "Digits"), Some("1"));
+    let (status, _) = send(&control, "POST", &format!("/_ringback/calls/{sid}/hangup"), "").await;
+    assert_eq!(status, 204);
+    let (_, timeline) = send(&control, "GET", "/_ringback/timeline", "").await;
+    assert!(timeline.contains("in-progress → completed (the far end hung up)"), "{timeline}");
+    driver.abort();
+}
+
+#[tokio::test]
+async fn bad_control_requests_say_what_was_expected() {
+    let sim = support::sim(support::world(&[]), Router::new());
+    let control = ringback_sim::control::router(sim);
+    let (status, body) = send(&control, "POST", "/_ringback/calls", r#"{"from": "+1"}"#).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("expected {\\\"from\\\", \\\"to\\\"}"), "{body}");
+    let (status, body) =
+        send(&control, "POST", "/_ringback/calls", r#"{"from": "+1555", "to": "+19999999999"}"#).await;
+    assert_eq!(status, 404);
+    assert!(body.contains("is not a Twilio number of this world"), "{body}");
+    let (status, body) = send(&control, "POST", "/_ringback/calls/CA123/hangup", "").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("expected `CA` followed by 32 hex digits"), "{body}");
+    let (status, body) =
+        send(&control, "PUT", "/_ringback/phones/+15550001", r#"{"answer": "sometimes"}"#).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("expected a phone behaviour"), "{body}");
+    let (status, _) = send(&control, "PUT", "/_ringback/phones/+15550001", r#"{"answer": "busy"}"#).await;
+    assert_eq!(status, 204);
+    let (status, body) = send(
+        &control,
+        "POST",
+        "/_ringback/calls/CA00000000000000000000000000000001/digits",
+        r#"{"digits": "1x"}"#,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("`x` is not a phone key"), "{body}");
+}
