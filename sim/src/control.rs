@@ -1,12 +1,14 @@
 //! The control API under `/_ringback/`: what a developer does by hand with `ringback serve` (and, later,
 //! what `ringback call …` uses): dial a Twilio number as a caller, press keys, hang up, set how a phone
-//! behaves, read the timeline. JSON in and out; errors are `{"error": "…"}` with a 4xx status.
+//! behaves, read the timeline. JSON in (whatever the `Content-Type`, so plain `curl -d` works) and out;
+//! errors are `{"error": "…"}` with a 4xx status.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::ids::CallSid;
@@ -56,18 +58,10 @@ fn parse_sid(sid: &str) -> Result<CallSid, ControlError> {
 }
 
 /// `POST /_ringback/calls {"from": "+1555…", "to": "<a Twilio number>"}`: a caller dials a number.
-async fn place_call(
-    State(sim): State<SharedSim>,
-    body: Result<Json<PlaceCall>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(call) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"from\", \"to\"}}: {}", e.body_text()),
-            );
-        }
+async fn place_call(State(sim): State<SharedSim>, body: Bytes) -> Response {
+    let call: PlaceCall = match serde_json::from_slice(&body) {
+        Ok(call) => call,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("expected {{\"from\", \"to\"}}: {e}")),
     };
     match sim.with(|w| w.place_inbound_call(&call.from, &call.to)) {
         Ok(sid) => (StatusCode::CREATED, Json(serde_json::json!({ "call_sid": sid }))).into_response(),
@@ -94,16 +88,12 @@ async fn hang_up(State(sim): State<SharedSim>, Path(sid): Path<String>) -> Respo
 }
 
 /// `POST /_ringback/calls/{sid}/digits {"digits": "1#"}`: the far end presses keys.
-async fn press(
-    State(sim): State<SharedSim>,
-    Path(sid): Path<String>,
-    body: Result<Json<Digits>, axum::extract::rejection::JsonRejection>,
-) -> Response {
+async fn press(State(sim): State<SharedSim>, Path(sid): Path<String>, body: Bytes) -> Response {
     let sid = match parse_sid(&sid) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
-    let Ok(Json(Digits { digits })) = body else {
+    let Ok(Digits { digits }) = serde_json::from_slice(&body) else {
         return error(StatusCode::BAD_REQUEST, "expected {\"digits\": \"…\"} with keys 0-9, *, #, A-D");
     };
     if let Some(bad) = digits.chars().find(|c| !(c.is_ascii_digit() || "*#ABCD".contains(*c))) {
@@ -127,19 +117,15 @@ async fn press(
 }
 
 /// `PUT /_ringback/phones/{number} {"answer": "busy"}`: how a phone behaves from now on.
-async fn set_phone(
-    State(sim): State<SharedSim>,
-    Path(number): Path<String>,
-    body: Result<Json<Behaviour>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    match body {
-        Ok(Json(behaviour)) => {
+async fn set_phone(State(sim): State<SharedSim>, Path(number): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Behaviour>(&body) {
+        Ok(behaviour) => {
             sim.with(|w| w.phones_mut().set(number, behaviour));
             StatusCode::NO_CONTENT.into_response()
         }
         Err(e) => error(
             StatusCode::BAD_REQUEST,
-            format!("expected a phone behaviour such as {{\"answer\": \"busy\"}}: {}", e.body_text()),
+            format!("expected a phone behaviour such as {{\"answer\": \"busy\"}}: {}", e),
         ),
     }
 }
