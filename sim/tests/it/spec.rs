@@ -30,17 +30,10 @@ use serde_json::Value;
 // Loading the spec
 // -----------------------------------------------------------------------------------------------------
 
-/// Where the saved copy of Twilio's OpenAPI file lives: `shared/specs/` next to the workspace (the
-/// workspace is `/work/main`, the specs `/work/shared/specs`). Searched upwards from the crate so a
-/// worktree one level deeper finds it too. Change this one function if the specs move.
+/// The vendored copy of Twilio's OpenAPI file, `fixtures/specs/twilio_api_v2010.json` (see its
+/// `SOURCE.txt`): in the repository, so the check runs on a clean clone.
 pub fn spec_path() -> PathBuf {
-    const RELATIVE: &str = "shared/specs/twilio_api_v2010.json";
-    let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    crate_dir
-        .ancestors()
-        .map(|dir| dir.join(RELATIVE))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| crate_dir.join("../..").join(RELATIVE))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/specs/twilio_api_v2010.json")
 }
 
 /// The parsed spec, read once per test binary.
