@@ -103,6 +103,17 @@ fn sdk_deps() -> Result<()> {
         Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&node),
     )?;
 
+    for package in ["twilio", "@vapi-ai/server-sdk"] {
+        let manifest = node.join("node_modules").join(package).join("package.json");
+        if !manifest.is_file() {
+            bail!(
+                "npm ci left {} incomplete (no {}); remove target/sdk/node and retry",
+                package,
+                manifest.display()
+            );
+        }
+    }
+
     let venv = out.join("venv");
     if !venv.join("bin/python").exists() {
         run("python venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
