@@ -1,11 +1,9 @@
 //! Status callbacks over real sockets: the fake Twilio's REST API on a loopback port, wiremock as the
 //! receiving webhook server, and the exact callback sequence for each phone outcome.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ringback_sim::runtime::{Clock, SharedSim, Sim};
-use ringback_sim::transport::HttpTransport;
+use ringback_sim::runtime::SharedSim;
 use ringback_sim::world::{AccountConfig, NumberConfig, World, WorldConfig};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -42,13 +40,7 @@ async fn rig(phones: &[(&str, &str)]) -> Rig {
         let b = toml::from_str::<toml::Table>(&format!("b = {behaviour}")).expect("behaviour toml");
         config.phones.insert((*number).into(), b["b"].clone().try_into().expect("behaviour"));
     }
-    let world = World::new(config).expect("world");
-    let sim = Sim::new(world, Clock::start(SCALE), Arc::new(HttpTransport::new(SCALE).expect("client")));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = ringback_sim::twilio::rest::router(sim.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
+    let (base, sim) = crate::support::serve_over_http(World::new(config).expect("world"), SCALE).await;
     let hooks = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/twiml"))

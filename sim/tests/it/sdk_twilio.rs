@@ -4,11 +4,8 @@
 //! these tests assert on the values the SDKs observed, and check every response the fake sent them against
 //! the spec.
 
-use std::sync::Arc;
-
 use ringback_sim::journal::{Event, Party};
-use ringback_sim::runtime::{Clock, SharedSim, Sim};
-use ringback_sim::transport::HttpTransport;
+use ringback_sim::runtime::SharedSim;
 use ringback_sim::world::{AccountConfig, World, WorldConfig};
 use serde_json::{Value, json};
 
@@ -28,14 +25,7 @@ async fn fake_twilio() -> (String, SharedSim) {
         accounts: vec![AccountConfig { sid: ACCOUNT, auth_token: TOKEN.into(), numbers: Vec::new() }],
         ..WorldConfig::default()
     };
-    let world = World::new(config).expect("world");
-    let sim = Sim::new(world, Clock::start(SCALE), Arc::new(HttpTransport::new(SCALE).expect("client")));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = ringback_sim::twilio::rest::router(sim.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
-    (base, sim)
+    crate::support::serve_over_http(World::new(config).expect("world"), SCALE).await
 }
 
 /// Runs `script` against a fresh fake and returns its report, and the fake it ran against.

@@ -112,3 +112,16 @@ pub fn normalized_timeline(sim: &SharedSim) -> String {
     }
     out
 }
+
+/// Serves `world`'s fake Twilio on a loopback port in real time scaled by `scale` (real seconds per
+/// simulated second), with its driver running; returns the base URL and the sim.
+pub async fn serve_over_http(world: World, scale: f64) -> (String, SharedSim) {
+    let transport = ringback_sim::transport::HttpTransport::new(scale).expect("client");
+    let sim = Sim::new(world, Clock::start(scale), Arc::new(transport));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = ringback_sim::twilio::rest::router(sim.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
+    (base, sim)
+}
