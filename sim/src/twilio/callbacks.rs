@@ -115,7 +115,7 @@ impl World {
     ) -> OutboundRequest {
         let token = self.twilio.accounts.get(&account).cloned().unwrap_or_default();
         // Connection overrides (`#ct=…`) are for Twilio, never sent nor signed.
-        let url = hook.url.split('#').next().unwrap_or_default().to_owned();
+        let url = signature::strip_connection_overrides(&hook.url).0.to_owned();
         let idempotency = format!("{:032x}", self.mint.raw());
         let mut headers = vec![
             ("I-Twilio-Idempotency-Token".to_owned(), idempotency),

@@ -306,12 +306,11 @@ impl World {
     /// A REST-created participant: an outbound leg that joins `conference` when answered.
     pub(crate) fn dial_participant(
         &mut self,
-        leg: Leg,
+        mut leg: Leg,
         settings: JoinSettings,
         conference: crate::ids::ConferenceSid,
     ) -> CallSid {
         let sid = leg.sid;
-        let mut leg = leg;
         leg.on_answer = Some(OnAnswer::Join(conference, Box::new(settings)));
         self.twilio.calls.insert(sid, leg);
         self.transition(Entity::Call(sid), "none", "queued", Some(&format!("participant of {conference}")));
@@ -361,7 +360,7 @@ fn status_callback(
 }
 
 /// `(user, password)` from an `Authorization: Basic …` header.
-fn basic_credentials(header: &str) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(header: &str) -> Option<(String, String)> {
     use base64::Engine;
     let encoded = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
     let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;

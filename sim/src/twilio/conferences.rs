@@ -9,7 +9,6 @@
 
 use crate::ids::{AccountSid, CallSid, ConferenceSid};
 use crate::journal::Entity;
-use crate::time::SimDuration;
 use crate::transport::TargetResponse;
 use crate::twilio::callbacks::Params;
 use crate::twilio::engine::{Conference, Exec, FetchKind, Hook, Leave, Participant, Purpose};
@@ -507,7 +506,6 @@ impl World {
         for call in &targets {
             self.hear(*call, format!("announcement {url}"));
         }
-        let _ = SimDuration::ZERO;
         self.conference_callback(
             sid,
             "announcement-end",

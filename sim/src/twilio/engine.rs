@@ -186,6 +186,51 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// A leg in `queued` with Twilio's defaults (60 s timeout, `completed` callbacks only).
+    pub(crate) fn new(
+        sid: CallSid,
+        account: crate::ids::AccountSid,
+        direction: Direction,
+        from: String,
+        to: String,
+        now: crate::time::SimInstant,
+    ) -> Leg {
+        Leg {
+            sid,
+            account,
+            parent: None,
+            direction,
+            from,
+            to,
+            phone_number_sid: None,
+            state: LegState::Queued,
+            answered_by: None,
+            amd_duration: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            ended_at: None,
+            status_callback: None,
+            status_events: vec![crate::twilio::model::CallEvent::Completed],
+            callback_seq: 0,
+            fallback: None,
+            timeout: SimDuration::from_secs(60),
+            time_limit: None,
+            amd: None,
+            remote: Remote::Caller,
+            on_answer: None,
+            exec: Exec::Idle,
+            generation: 0,
+            verbs: Default::default(),
+            doc_url: None,
+            fetches_in_a_row: 0,
+            pressed: String::new(),
+            forks: Vec::new(),
+            sip_response_code: None,
+            hears: String::new(),
+        }
+    }
+
     pub fn duration(&self) -> Option<SimDuration> {
         Some(self.ended_at? - self.started_at?)
     }
@@ -621,8 +666,10 @@ impl World {
                 self.leave_conference(conference, call, Leave::Left);
             }
             Exec::Streaming { stream, .. } => self.stop_stream(stream, "the call left <Connect>"),
-            Exec::Bridged(parent) => self.bridge_broken(parent, call),
-            Exec::Idle
+            // A bridged child redirected away ends its parent's dial; when it ends, `end_call` does.
+            Exec::Bridged(_) if why == Unwind::Redirected => self.child_ended(call),
+            Exec::Bridged(_)
+            | Exec::Idle
             | Exec::Fetching
             | Exec::Playing
             | Exec::Gathering { .. }

@@ -487,12 +487,6 @@ impl World {
         }
     }
 
-    /// The bridged child of `parent` left the bridge (redirected away).
-    pub(crate) fn bridge_broken(&mut self, parent: CallSid, child: CallSid) {
-        self.child_ended(child);
-        let _ = parent;
-    }
-
     pub(crate) fn dial_time_limit(&mut self, parent: CallSid) {
         if let Some(Exec::Dialing { bridged: Some(child), .. }) = self.leg(parent).map(|l| &l.exec) {
             let child = *child;
@@ -626,50 +620,4 @@ fn dial_params(status: DialCallStatus, child: Option<CallSid>, duration: Option<
     }
     p.push(("DialBridged".into(), (status == DialCallStatus::Completed && duration.is_some()).to_string()));
     p
-}
-
-impl Leg {
-    pub(crate) fn new(
-        sid: CallSid,
-        account: crate::ids::AccountSid,
-        direction: Direction,
-        from: String,
-        to: String,
-        now: crate::time::SimInstant,
-    ) -> Leg {
-        Leg {
-            sid,
-            account,
-            parent: None,
-            direction,
-            from,
-            to,
-            phone_number_sid: None,
-            state: LegState::Queued,
-            answered_by: None,
-            amd_duration: None,
-            created_at: now,
-            updated_at: now,
-            started_at: None,
-            ended_at: None,
-            status_callback: None,
-            status_events: vec![crate::twilio::model::CallEvent::Completed],
-            callback_seq: 0,
-            fallback: None,
-            timeout: SimDuration::from_secs(60),
-            time_limit: None,
-            amd: None,
-            remote: Remote::Caller,
-            on_answer: None,
-            exec: Exec::Idle,
-            generation: 0,
-            verbs: Default::default(),
-            doc_url: None,
-            fetches_in_a_row: 0,
-            pressed: String::new(),
-            forks: Vec::new(),
-            sip_response_code: None,
-            hears: String::new(),
-        }
-    }
 }

@@ -9,7 +9,7 @@ use crate::ids::{AccountSid, CallSid, ConferenceSid};
 use crate::time::SimDuration;
 use crate::twilio::calls::hook;
 use crate::twilio::conferences::JoinSettings;
-use crate::twilio::engine::{Amd, Exec, Hook, Leave, Leg, Participant, Remote};
+use crate::twilio::engine::{Amd, Hook, Leave, Leg, Participant, Remote};
 use crate::twilio::errors::TwilioError;
 use crate::twilio::model::{
     AmdMode, CallEvent, ConferenceEndReason, ConferenceEvent, ConferenceStatus, Direction, Method,
@@ -372,7 +372,6 @@ impl World {
         r.muted = Some(p.muted);
         r.hold = Some(p.hold);
         r.start_conference_on_enter = Some(p.start_on_enter);
-        let _ = Exec::Idle;
         Some(r)
     }
 }

@@ -320,14 +320,8 @@ async fn journal(State(sim): State<SharedSim>, request: Request, next: Next) -> 
 
 /// `Basic <base64>` → `Basic AC…:***`: who called, never the secret.
 fn redact_basic(header: &str) -> String {
-    use base64::Engine;
-    let user = header
-        .strip_prefix("Basic ")
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|d| String::from_utf8(d).ok())
-        .and_then(|t| t.split_once(':').map(|(u, _)| u.to_owned()));
-    match user {
-        Some(user) => format!("Basic {user}:***"),
+    match crate::twilio::calls::basic_credentials(header) {
+        Some((user, _)) => format!("Basic {user}:***"),
         None => "(unreadable)".to_owned(),
     }
 }
