@@ -5,7 +5,7 @@
 //! - [`time`], [`rng`], [`ids`], [`sched`]: virtual time, seeded randomness, SIDs, the event queue.
 //! - [`journal`]: the record the harness judges.
 //! - [`transport`]: how webhooks reach a target: in memory or over HTTP.
-//! - [`twilio`]: the fake Twilio.
+//! - [`twilio`]: the fake Twilio; [`vapi`]: the fake Vapi.
 //!
 //! **Architecture Invariant:** nothing in this crate reads the wall clock or OS entropy. Time comes from
 //! the run's clock and randomness from the run's seed, so the same seed gives the same journal.
@@ -14,6 +14,7 @@
 //! orchestrator; they depend on it, never the other way round.
 
 pub mod control;
+mod http_journal;
 pub mod ids;
 pub mod journal;
 pub mod phone;
@@ -23,4 +24,5 @@ pub mod sched;
 pub mod time;
 pub mod transport;
 pub mod twilio;
+pub mod vapi;
 pub mod world;

@@ -14,7 +14,8 @@ use crate::rng::SimRng;
 use crate::sched::{Scheduler, TimerId};
 use crate::time::{Epoch, SimDuration, SimInstant};
 use crate::transport::{OutboundRequest, TargetResponse};
-use crate::twilio::engine::{Conference, Event, IncomingNumber, Leg, Purpose};
+use crate::twilio::engine::{Conference, IncomingNumber, Leg};
+use crate::vapi::{VapiConfig, VapiState};
 
 /// The Twilio behaviours no source pins down, as configurable defaults (see `docs/defaults.md`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,68 @@ pub struct WorldConfig {
     pub accounts: Vec<AccountConfig>,
     pub phones: IndexMap<String, Behaviour>,
     pub twilio: TwilioDefaults,
+    pub vapi: VapiConfig,
+}
+
+/// Everything the world can put on its scheduler.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WorldEvent {
+    Twilio(crate::twilio::engine::Event),
+    Vapi(crate::vapi::Event),
+    /// A webhook between the two fakes (Twilio calling the fake Vapi's `/twilio/…` routes) is answered
+    /// in process, as its own step, so neither fake is re-entered.
+    Local(DeliveryId),
+}
+
+impl WorldEvent {
+    pub fn describe(&self) -> String {
+        match self {
+            WorldEvent::Twilio(e) => e.describe(),
+            WorldEvent::Vapi(e) => e.describe(),
+            WorldEvent::Local(id) => format!("in-process webhook {}", id.0),
+        }
+    }
+}
+
+impl From<crate::twilio::engine::Event> for WorldEvent {
+    fn from(e: crate::twilio::engine::Event) -> Self {
+        WorldEvent::Twilio(e)
+    }
+}
+
+impl From<crate::vapi::Event> for WorldEvent {
+    fn from(e: crate::vapi::Event) -> Self {
+        WorldEvent::Vapi(e)
+    }
+}
+
+/// What to do with a webhook's response, by the fake that sent it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Purpose {
+    Twilio(crate::twilio::engine::Purpose),
+    Vapi(crate::vapi::Purpose),
+}
+
+impl From<crate::twilio::engine::Purpose> for Purpose {
+    fn from(p: crate::twilio::engine::Purpose) -> Self {
+        Purpose::Twilio(p)
+    }
+}
+
+impl From<crate::vapi::Purpose> for Purpose {
+    fn from(p: crate::vapi::Purpose) -> Self {
+        Purpose::Vapi(p)
+    }
+}
+
+/// A webhook in flight.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    exchange: ExchangeId,
+    purpose: Purpose,
+    timeout: SimDuration,
+    /// Kept for in-process deliveries, which the world answers itself.
+    request: Option<OutboundRequest>,
 }
 
 /// A side effect for the shell to perform.
@@ -165,11 +228,12 @@ pub struct World {
     pub(crate) epoch: Epoch,
     pub(crate) defaults: TwilioDefaults,
     pub(crate) journal: Journal,
-    pub(crate) sched: Scheduler<Event>,
+    pub(crate) sched: Scheduler<WorldEvent>,
     pub(crate) mint: SidMint,
     pub(crate) phones: PhoneBook,
     pub(crate) twilio: TwilioState,
-    pub(crate) pending: IndexMap<DeliveryId, (ExchangeId, Purpose)>,
+    pub(crate) vapi: VapiState,
+    pub(crate) pending: IndexMap<DeliveryId, Pending>,
     next_delivery: u64,
     effects: Vec<Effect>,
     seed: u64,
@@ -188,6 +252,7 @@ impl World {
             mint: SidMint::new(rng.derive("sids")),
             phones: PhoneBook::default(),
             twilio: TwilioState::default(),
+            vapi: VapiState::new(config.vapi.clone(), rng.derive("vapi")),
             pending: IndexMap::new(),
             next_delivery: 0,
             effects: Vec::new(),
@@ -204,6 +269,7 @@ impl World {
                 world.add_number(account.sid, number)?;
             }
         }
+        world.load_vapi(&config.vapi)?;
         Ok(world)
     }
 
@@ -257,7 +323,11 @@ impl World {
     /// Runs every event due by now, in order.
     pub fn fire_due(&mut self) {
         while let Some((_, event)) = self.sched.pop_due(self.now) {
-            self.handle_event(event);
+            match event {
+                WorldEvent::Twilio(event) => self.handle_event(event),
+                WorldEvent::Vapi(event) => self.handle_vapi_event(event),
+                WorldEvent::Local(id) => self.answer_locally(id),
+            }
         }
     }
 
@@ -269,7 +339,8 @@ impl World {
         !self.effects.is_empty()
     }
 
-    pub(crate) fn schedule(&mut self, after: SimDuration, event: Event) -> TimerId {
+    pub(crate) fn schedule(&mut self, after: SimDuration, event: impl Into<WorldEvent>) -> TimerId {
+        let event = event.into();
         let due = self.now + after;
         self.journal.record(self.now, JournalEvent::Scheduled { due, what: event.describe() });
         self.sched.schedule(due, event)
@@ -287,22 +358,30 @@ impl World {
         self.journal.note(self.now, text);
     }
 
-    /// Queues a webhook; `purpose` says what to do with its response.
-    pub(crate) fn deliver(&mut self, request: OutboundRequest, purpose: Purpose) -> DeliveryId {
+    /// Queues a webhook; `purpose` says what to do with its response and which fake sends it.
+    pub(crate) fn deliver(&mut self, request: OutboundRequest, purpose: impl Into<Purpose>) -> DeliveryId {
+        let purpose = purpose.into();
         let id = DeliveryId(self.next_delivery);
         self.next_delivery += 1;
+        let (from, timeout) = match &purpose {
+            Purpose::Twilio(_) => {
+                (Party::Twilio, SimDuration::from_secs_f64(self.defaults.webhook_timeout_s))
+            }
+            Purpose::Vapi(p) => (Party::Vapi, p.timeout),
+        };
+        let local = self.vapi.owns_url(&request.url);
         let exchange = self.journal.begin_http(
             self.now,
             HttpExchange {
-                from: Party::Twilio,
-                to: Party::Target,
+                from,
+                to: if local { Party::Vapi } else { Party::Target },
                 method: request.method.to_string(),
                 url: request.url.clone(),
                 request_headers: request
                     .headers
                     .iter()
                     .filter(|(name, _)| journaled_header(name))
-                    .cloned()
+                    .map(|(name, value)| (name.clone(), redact_header(name, value)))
                     .collect(),
                 request_body: String::from_utf8_lossy(&request.body).into_owned(),
                 response: None,
@@ -310,28 +389,40 @@ impl World {
                 finished_at: None,
             },
         );
-        self.pending.insert(id, (exchange, purpose));
-        let timeout = SimDuration::from_secs_f64(self.defaults.webhook_timeout_s);
-        self.effects.push(Effect::Deliver(Delivery { id, request, timeout }));
+        if local {
+            self.pending.insert(id, Pending { exchange, purpose, timeout, request: Some(request) });
+            self.schedule(SimDuration::ZERO, WorldEvent::Local(id));
+        } else {
+            self.pending.insert(id, Pending { exchange, purpose, timeout, request: None });
+            self.effects.push(Effect::Deliver(Delivery { id, request, timeout }));
+        }
         id
     }
 
     /// The shell reports a webhook's outcome.
     pub fn complete_delivery(&mut self, id: DeliveryId, outcome: Result<TargetResponse, DeliveryError>) {
-        let Some((exchange, purpose)) = self.pending.shift_remove(&id) else { return };
+        let Some(Pending { exchange, purpose, timeout, .. }) = self.pending.shift_remove(&id) else { return };
         let journaled = match &outcome {
             Ok(r) => Ok(HttpResponse {
                 status: r.status,
                 content_type: r.content_type.clone(),
                 body: String::from_utf8_lossy(&r.body).into_owned(),
             }),
-            Err(DeliveryError::Timeout) => {
-                Err(format!("timeout after {}", SimDuration::from_secs_f64(self.defaults.webhook_timeout_s)))
-            }
+            Err(DeliveryError::Timeout) => Err(format!("timeout after {timeout}")),
             Err(DeliveryError::Connect(e) | DeliveryError::Other(e)) => Err(e.clone()),
         };
         self.journal.finish_http(exchange, self.now, journaled);
-        self.on_delivery(purpose, outcome);
+        match purpose {
+            Purpose::Twilio(purpose) => self.on_delivery(purpose, outcome),
+            Purpose::Vapi(purpose) => self.on_vapi_delivery(purpose, outcome),
+        }
+    }
+
+    /// Answers a webhook addressed to the fake Vapi in process.
+    fn answer_locally(&mut self, id: DeliveryId) {
+        let Some(request) = self.pending.get_mut(&id).and_then(|p| p.request.take()) else { return };
+        let response = self.vapi_twilio_webhook(&request);
+        self.complete_delivery(id, Ok(response));
     }
 
     pub(crate) fn push_effect(&mut self, effect: Effect) {
@@ -359,11 +450,31 @@ impl World {
     }
 }
 
-/// Headers worth keeping in the journal: what conformance rules and a reader need, nothing secret.
+/// Headers worth keeping in the journal: what conformance rules and a reader need.
 fn journaled_header(name: &str) -> bool {
-    ["x-twilio-signature", "content-type", "i-twilio-idempotency-token", "x-vapi-secret", "x-vapi-signature"]
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h))
+    [
+        "x-twilio-signature",
+        "content-type",
+        "i-twilio-idempotency-token",
+        "x-vapi-secret",
+        "x-vapi-signature",
+        "authorization",
+        "x-signature",
+        "x-timestamp",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+/// Secrets are journaled by shape, never by value: a rule needs to know a secret was sent, and the
+/// journal ends up in reports.
+fn redact_header(name: &str, value: &str) -> String {
+    if name.eq_ignore_ascii_case("x-vapi-secret") || name.eq_ignore_ascii_case("authorization") {
+        let scheme = value.split_once(' ').map(|(s, _)| format!("{s} ")).unwrap_or_default();
+        format!("{scheme}<redacted {} chars>", value.len())
+    } else {
+        value.to_owned()
+    }
 }
 
 #[cfg(test)]

@@ -467,7 +467,12 @@ impl World {
         let Some(leg) = self.twilio.calls.get_mut(&call) else { return };
         leg.generation += 1;
         let (current, ended) = (leg.generation, leg.state.is_ended());
-        self.sched.retain(|e| e.call() != call || (!ended && e.generation().is_none_or(|g| g == current)));
+        self.sched.retain(|e| match e {
+            crate::world::WorldEvent::Twilio(e) => {
+                e.call() != call || (!ended && e.generation().is_none_or(|g| g == current))
+            }
+            _ => true,
+        });
     }
 
     /// The leg exists, is live, and has not moved on since `generation`.
@@ -683,7 +688,11 @@ impl World {
         if self.twilio.streams.shift_remove(&stream).is_some() {
             // Twilio: the stream gets a `stop` message, then the socket closes.
             self.transition(Entity::Stream(stream), "connected", "stopped", Some(cause));
-            self.push_effect(crate::world::Effect::StopStream(stream));
+            if self.vapi.streams.contains_key(&stream) {
+                self.schedule(SimDuration::ZERO, crate::vapi::Event::StreamStopped(stream));
+            } else {
+                self.push_effect(crate::world::Effect::StopStream(stream));
+            }
         }
         for leg in self.twilio.calls.values_mut() {
             leg.forks.retain(|(s, _)| *s != stream);

@@ -309,6 +309,10 @@ impl World {
             }
             Exec::Streaming { stream, .. } => {
                 let stream = *stream;
+                if self.vapi.streams.contains_key(&stream) {
+                    self.note(format!("call {call}: the assistant hears DTMF {digit}"));
+                    return;
+                }
                 self.push_effect(Effect::StreamDtmf(stream, digit));
             }
             _ => leg.pressed.push(digit),
@@ -548,6 +552,15 @@ impl World {
             leg.forks.push((stream, name));
         }
         self.transition(Entity::Stream(stream), "none", "connecting", Some(&format!("call {call} → {url}")));
+        if self.vapi.owns_url(url) {
+            // The fake Vapi's stream URL: connected in process, as its own step.
+            self.vapi.streams.insert(stream, String::new());
+            self.schedule(
+                SimDuration::ZERO,
+                crate::vapi::Event::StreamOpened { stream, url: url.to_owned() },
+            );
+            return stream;
+        }
         self.push_effect(Effect::OpenStream(StreamOpen {
             stream,
             call,

@@ -4,16 +4,14 @@
 
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::BodyExt;
 
 use crate::ids::{AccountSid, CallSid, PhoneNumberSid};
-use crate::journal::{HttpExchange, HttpResponse, Party};
+use crate::journal::Party;
 use crate::runtime::SharedSim;
 use crate::twilio::errors::TwilioError;
 use crate::twilio::wire::{TwilioForm, TwilioQuery};
@@ -273,55 +271,8 @@ async fn method_not_allowed(method: http::Method) -> TwilioError {
     TwilioError::method_not_allowed(method.as_str())
 }
 
-/// Records each REST exchange in the journal: the request when it arrives, the response when it leaves.
+/// Records each REST exchange in the journal.
 async fn journal(State(sim): State<SharedSim>, request: Request, next: Next) -> Response {
-    const LIMIT: usize = 1 << 20;
-    let (parts, body) = request.into_parts();
-    let Ok(bytes) = http_body_util::Limited::new(body, LIMIT).collect().await.map(|c| c.to_bytes()) else {
-        return TwilioError::malformed_request("request body larger than 1 MiB").into_response();
-    };
-    let mut request_headers = Vec::new();
-    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        request_headers.push(("authorization".to_owned(), redact_basic(auth)));
-    }
-    let exchange = HttpExchange {
-        from: Party::Client,
-        to: Party::Twilio,
-        method: parts.method.to_string(),
-        url: parts.uri.to_string(),
-        request_headers,
-        request_body: String::from_utf8_lossy(&bytes).into_owned(),
-        response: None,
-        error: None,
-        finished_at: None,
-    };
-    let id = {
-        let mut world = sim.world();
-        let now = world.now();
-        world.journal_mut().begin_http(now, exchange)
-    };
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
-    let (parts, body) = response.into_parts();
-    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-    {
-        let mut world = sim.world();
-        let now = world.now();
-        let content_type =
-            parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = String::from_utf8_lossy(&bytes).into_owned();
-        world.journal_mut().finish_http(
-            id,
-            now,
-            Ok(HttpResponse { status: parts.status.as_u16(), content_type, body }),
-        );
-    }
-    Response::from_parts(parts, Body::from(bytes))
-}
-
-/// `Basic <base64>` → `Basic AC…:***`: who called, never the secret.
-fn redact_basic(header: &str) -> String {
-    match crate::twilio::calls::basic_credentials(header) {
-        Some((user, _)) => format!("Basic {user}:***"),
-        None => "(unreadable)".to_owned(),
-    }
+    let too_large = || TwilioError::malformed_request("request body larger than 1 MiB").into_response();
+    crate::http_journal::record(&sim, Party::Twilio, too_large, request, next).await
 }

@@ -10,3 +10,4 @@ mod sdk_support;
 mod sdk_twilio;
 mod spec;
 mod support;
+mod vapi_flows;

@@ -1,0 +1,289 @@
+//! The fake Vapi: assistants, imported Twilio numbers and calls behind Vapi's REST API, scripted
+//! assistant sessions on the caller's Twilio media stream, server messages to the customer's server,
+//! live call control and native transfers — performed through the fake Twilio's REST API, as the real
+//! Vapi does through real Twilio.
+//!
+//! Code map:
+//! - [`model`]: the resources and their JSON; [`errors`]: Vapi's error bodies.
+//! - [`calls`]: `POST/GET/PATCH/DELETE /call`, assistants and phone numbers on the world.
+//! - [`twilio_side`]: what Vapi does with Twilio — the `/twilio/*` webhooks, the REST requests it makes.
+//! - [`session`]: a call's life once its stream is up: speaking, hearing, the script, timeouts, the end.
+//! - [`messages`]: server messages, their destination, authentication and answers.
+//! - [`transfer`]: native transfers and live call control.
+//! - [`rest`]: the axum router.
+//! - [`script`]: how a scenario scripts the assistant (the fake has no language model).
+//!
+//! Like the fake Twilio, all of it runs on [`World`] without I/O: messages leave as deliveries, timers
+//! go on the world's scheduler, and requests to Twilio call the fake Twilio's REST handlers in process
+//! (journaled as HTTP exchanges from Vapi to Twilio).
+
+pub mod auth;
+pub mod calls;
+pub mod errors;
+pub mod messages;
+pub mod model;
+pub mod rest;
+pub mod script;
+pub mod session;
+pub mod transfer;
+pub mod twilio_side;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::ids::StreamSid;
+use crate::rng::SimRng;
+use crate::time::SimDuration;
+use crate::world::World;
+
+pub use self::messages::Purpose;
+use self::model::{Assistant, PhoneNumber, Store, VapiCall};
+use self::script::Script;
+
+/// The key `ringback serve` and world files accept when they name none.
+pub const DEFAULT_API_KEY: &str = "ringback-vapi-key";
+
+/// The Vapi behaviours no source pins down, as configurable defaults (see `docs/defaults.md`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VapiDefaults {
+    /// How a call ends when the caller's Twilio leg is redirected away from the stream. UNCONFIRMED:
+    /// the references disagree between `customer-ended-call` and `phone-call-provider-closed-websocket`.
+    pub redirected_away_ended_reason: String,
+    /// How long a bypass call waits for Twilio to connect its stream before it ends with
+    /// `phone-call-provider-bypass-enabled-but-no-call-received`. UNCONFIRMED.
+    pub bypass_connect_timeout_s: f64,
+    /// `type` of a bypass call that names none. The legacy docs say `outboundPhoneCall`.
+    pub bypass_call_type: String,
+    /// Silence before the call ends with `silence-timed-out` (the current spec no longer carries
+    /// `silenceTimeoutSeconds` on assistants; 30 s was its documented default).
+    pub silence_timeout_s: f64,
+    /// Seconds of speech per word the assistant says.
+    pub seconds_per_word: f64,
+    /// How long the assistant takes to start answering the caller.
+    pub response_delay_s: f64,
+    /// The tool result Vapi records when the server does not answer a tool call usably. UNCONFIRMED
+    /// beyond one captured artifact.
+    pub tool_failure_result: String,
+    /// How a call ends when a transfer fails and the fallback plan ends the call (or there is none).
+    /// UNCONFIRMED.
+    pub transfer_failed_ended_reason: String,
+    /// How long Vapi lets a warm-transfer destination ring (`TransportConfigurationTwilio.timeout`).
+    pub transfer_ring_timeout_s: u32,
+    /// What a blind transfer says first when the destination sets no `message` (the spec's default).
+    pub transfer_message: String,
+    /// How an HMAC credential writes its timestamp. UNCONFIRMED (see [`auth::TimestampUnit`]).
+    pub hmac_timestamp_unit: auth::TimestampUnit,
+}
+
+impl Default for VapiDefaults {
+    fn default() -> Self {
+        VapiDefaults {
+            redirected_away_ended_reason: "customer-ended-call".into(),
+            bypass_connect_timeout_s: 60.0,
+            bypass_call_type: "outboundPhoneCall".into(),
+            silence_timeout_s: 30.0,
+            seconds_per_word: 0.35,
+            response_delay_s: 0.5,
+            tool_failure_result: "No result returned.".into(),
+            transfer_failed_ended_reason: "call.in-progress.error-transfer-failed".into(),
+            transfer_ring_timeout_s: 60,
+            transfer_message: "Transferring the call now".into(),
+            hmac_timestamp_unit: auth::TimestampUnit::default(),
+        }
+    }
+}
+
+/// The fake Vapi's part of a world file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VapiConfig {
+    /// Private API keys the REST API accepts as `Authorization: Bearer …`.
+    pub api_keys: Vec<String>,
+    /// Where the fake is reachable: the base of the stream, control and `/twilio/*` URLs it hands out.
+    pub public_url: String,
+    /// The organization's id; minted from the seed when absent.
+    pub org_id: Option<String>,
+    /// The organization's server (`org.server`): the last resort for server messages.
+    pub server: Option<Value>,
+    /// Assistants that exist from the start: `CreateAssistantDTO` objects, with an optional `id`.
+    pub assistants: Vec<Value>,
+    /// Imported Twilio numbers: `CreateTwilioPhoneNumberDTO` objects, with an optional `id`. Unlike
+    /// `POST /phone-number`, these keep the Twilio webhooks the world file gives the number.
+    pub phone_numbers: Vec<Value>,
+    /// Webhook credentials (`server.credentialId` targets): `{id, authenticationPlan}`.
+    pub credentials: Vec<Value>,
+    /// What the assistants say and do.
+    pub scripts: Vec<Script>,
+    pub defaults: VapiDefaults,
+}
+
+impl Default for VapiConfig {
+    fn default() -> Self {
+        VapiConfig {
+            api_keys: vec![DEFAULT_API_KEY.into()],
+            public_url: "https://api.vapi.ai".into(),
+            org_id: None,
+            server: None,
+            assistants: Vec::new(),
+            phone_numbers: Vec::new(),
+            credentials: Vec::new(),
+            scripts: Vec::new(),
+            defaults: VapiDefaults::default(),
+        }
+    }
+}
+
+/// The fake Vapi's state.
+#[derive(Debug)]
+pub struct VapiState {
+    pub(crate) api_keys: Vec<String>,
+    pub(crate) public_url: String,
+    pub(crate) org_id: String,
+    pub(crate) org_server: Option<Value>,
+    pub(crate) credentials: Vec<auth::WebhookCredential>,
+    pub(crate) scripts: Vec<Script>,
+    pub(crate) defaults: VapiDefaults,
+    pub(crate) rng: SimRng,
+    pub(crate) assistants: Store<Assistant>,
+    pub(crate) numbers: Store<PhoneNumber>,
+    pub(crate) calls: Store<VapiCall>,
+    /// Media streams Twilio opened to the fake, by the Vapi call they carry.
+    pub(crate) streams: IndexMap<StreamSid, String>,
+}
+
+impl VapiState {
+    pub(crate) fn new(config: VapiConfig, mut rng: SimRng) -> Self {
+        let org_id = config.org_id.clone().unwrap_or_else(|| model::new_id(&mut rng));
+        VapiState {
+            api_keys: config.api_keys,
+            public_url: config.public_url.trim_end_matches('/').to_owned(),
+            org_id,
+            org_server: config.server,
+            credentials: Vec::new(),
+            scripts: config.scripts,
+            defaults: config.defaults,
+            rng,
+            assistants: Store::new(),
+            numbers: Store::new(),
+            calls: Store::new(),
+            streams: IndexMap::new(),
+        }
+    }
+
+    /// Whether `url` is one of the fake's own (so a webhook or stream to it stays in process).
+    pub fn owns_url(&self, url: &str) -> bool {
+        let ws = self.public_url.replacen("http", "ws", 1);
+        [self.public_url.as_str(), ws.as_str()]
+            .iter()
+            .any(|base| url.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    pub(crate) fn new_id(&mut self) -> String {
+        model::new_id(&mut self.rng)
+    }
+}
+
+/// Things that happen by themselves at a scheduled time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Twilio opened a stream to the fake: connect it to its call, or refuse it.
+    StreamOpened {
+        stream: StreamSid,
+        url: String,
+    },
+    /// Twilio stopped a stream (the leg was redirected away or hung up).
+    StreamStopped(StreamSid),
+    /// A bypass call's stream never came.
+    BypassDeadline(String),
+    /// The assistant finished saying something.
+    SpeechDone(String, u64),
+    /// The assistant answers what it heard.
+    Respond(String, u64),
+    SilenceTimeout(String, u64),
+    MaxDuration(String),
+}
+
+impl Event {
+    pub fn describe(&self) -> String {
+        match self {
+            Event::StreamOpened { stream, .. } => format!("vapi accepts stream {stream}"),
+            Event::StreamStopped(stream) => format!("vapi sees stream {stream} stop"),
+            Event::BypassDeadline(id) => format!("vapi-call {id}: bypass deadline"),
+            Event::SpeechDone(id, _) => format!("vapi-call {id}: assistant done speaking"),
+            Event::Respond(id, _) => format!("vapi-call {id}: assistant responds"),
+            Event::SilenceTimeout(id, _) => format!("vapi-call {id}: silence timeout"),
+            Event::MaxDuration(id) => format!("vapi-call {id}: max duration"),
+        }
+    }
+}
+
+impl World {
+    /// The world file's assistants and numbers.
+    pub(crate) fn load_vapi(&mut self, config: &VapiConfig) -> Result<(), String> {
+        for (i, credential) in config.credentials.iter().enumerate() {
+            let credential = serde_json::from_value(credential.clone())
+                .map_err(|e| format!("vapi.credentials[{i}]: {e}"))?;
+            self.vapi.credentials.push(credential);
+        }
+        for (i, assistant) in config.assistants.iter().enumerate() {
+            let mut body =
+                assistant.as_object().cloned().ok_or(format!("vapi.assistants[{i}]: expected a table"))?;
+            let id = body.shift_remove("id").and_then(|v| v.as_str().map(str::to_owned));
+            self.create_assistant_with_id(body, id)
+                .map_err(|e| format!("vapi.assistants[{i}]: {}", e.message))?;
+        }
+        for (i, number) in config.phone_numbers.iter().enumerate() {
+            let mut body =
+                number.as_object().cloned().ok_or(format!("vapi.phone_numbers[{i}]: expected a table"))?;
+            let id = body.shift_remove("id").and_then(|v| v.as_str().map(str::to_owned));
+            self.import_number_with_id(body, id, false)
+                .map_err(|e| format!("vapi.phone_numbers[{i}]: {}", e.message))?;
+        }
+        Ok(())
+    }
+
+    /// The fake Vapi's public base URL.
+    pub fn vapi_url(&self) -> &str {
+        self.vapi.public_url()
+    }
+
+    pub fn vapi_call(&self, id: &str) -> Option<&VapiCall> {
+        self.vapi.calls.get(id)
+    }
+
+    pub fn vapi_calls(&self) -> impl Iterator<Item = &VapiCall> {
+        self.vapi.calls.values()
+    }
+
+    pub(crate) fn handle_vapi_event(&mut self, event: Event) {
+        match event {
+            Event::StreamOpened { stream, url } => self.vapi_stream_opened(stream, &url),
+            Event::StreamStopped(stream) => self.vapi_stream_stopped(stream),
+            Event::BypassDeadline(id) => self.bypass_deadline(&id),
+            Event::SpeechDone(id, generation) => self.speech_done(&id, generation),
+            Event::Respond(id, generation) => self.respond(&id, generation),
+            Event::SilenceTimeout(id, generation) => self.silence_timeout(&id, generation),
+            Event::MaxDuration(id) => self.end_vapi_call(&id, "exceeded-max-duration"),
+        }
+    }
+}
+
+/// A JSON object's string field.
+pub(crate) fn str_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    map.get(key).and_then(Value::as_str)
+}
+
+/// Seconds from a JSON number, within bounds, or a default.
+pub(crate) fn seconds(value: Option<&Value>, default: f64) -> SimDuration {
+    SimDuration::from_secs_f64(value.and_then(Value::as_f64).filter(|s| *s > 0.0).unwrap_or(default))
+}

@@ -1,0 +1,261 @@
+//! The fake Vapi in whole call flows, in virtual time: a test orchestrator (an in-memory axum app) that
+//! creates bypass calls through the fake Vapi's REST API and answers its server messages.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::post;
+use ringback_sim::ids::CallSid;
+use ringback_sim::runtime::SharedSim;
+use ringback_sim::world::{World, WorldConfig};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::support::{self, ACCOUNT, CALLER, NUMBER, TOKEN};
+
+pub const ASSISTANT: &str = "0b1c5a34-7f31-4c6e-9d4e-1a2b3c4d5e6f";
+pub const PHONE: &str = "5d0c9a1e-2b3f-4a5b-8c7d-6e5f4a3b2c1d";
+pub const KEY: &str = ringback_sim::vapi::DEFAULT_API_KEY;
+
+/// How the test orchestrator answers a `tool-calls` message.
+pub type ToolAnswer = fn(&Value) -> Value;
+
+/// What the test orchestrator saw and how it answers.
+#[derive(Clone, Default)]
+pub struct Orchestrator {
+    pub sim: Arc<OnceLock<SharedSim>>,
+    pub messages: Arc<Mutex<Vec<Value>>>,
+    /// The answer to `tool-calls`, given the message.
+    pub tool_answer: Arc<Mutex<Option<ToolAnswer>>>,
+}
+
+impl Orchestrator {
+    pub fn types(&self) -> Vec<String> {
+        self.messages
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m["message"]["type"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    }
+
+    pub fn of_type(&self, kind: &str) -> Vec<Value> {
+        self.messages.lock().unwrap().iter().filter(|m| m["message"]["type"] == kind).cloned().collect()
+    }
+}
+
+/// Sends a request to one of the fakes' routers in process.
+pub async fn call(
+    router: Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> (u16, String) {
+    let mut request = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = router.oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+pub async fn vapi(sim: &SharedSim, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let router = ringback_sim::vapi::rest::router(sim.clone());
+    let auth = format!("Bearer {KEY}");
+    let (status, text) = call(
+        router,
+        method,
+        path,
+        &[("authorization", &auth), ("content-type", "application/json")],
+        body.to_string(),
+    )
+    .await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+pub async fn twilio_update(sim: &SharedSim, leg: CallSid, params: &[(&str, &str)]) -> u16 {
+    let router = ringback_sim::twilio::rest::router(sim.clone());
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{ACCOUNT}:{TOKEN}"))
+    );
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+    let uri = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/{leg}.json");
+    call(
+        router,
+        "POST",
+        &uri,
+        &[("authorization", &basic), ("content-type", "application/x-www-form-urlencoded")],
+        body,
+    )
+    .await
+    .0
+}
+
+fn router(orchestrator: Orchestrator) -> Router {
+    Router::new()
+        .route(
+            "/voice",
+            post(|State(o): State<Orchestrator>, body: String| async move {
+                let from = form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "From")
+                    .map(|(_, v)| v.into_owned());
+                let sim = o.sim.get().expect("sim set").clone();
+                let (status, created) = vapi(
+                    &sim,
+                    "POST",
+                    "/call",
+                    json!({"assistantId": ASSISTANT, "phoneNumberId": PHONE, "customer": {"number": from},
+                           "phoneCallProviderBypassEnabled": true}),
+                )
+                .await;
+                assert_eq!(status, 201, "{created}");
+                let twiml = created["phoneCallProviderDetails"]["twiml"].as_str().expect("twiml").to_owned();
+                ([("content-type", "text/xml")], twiml)
+            }),
+        )
+        .route(
+            "/vapi",
+            post(|State(o): State<Orchestrator>, axum::Json(message): axum::Json<Value>| async move {
+                o.messages.lock().unwrap().push(message.clone());
+                let answer = match (message["message"]["type"].as_str(), *o.tool_answer.lock().unwrap()) {
+                    (Some("tool-calls"), Some(answer)) => answer(&message),
+                    _ => json!({}),
+                };
+                axum::Json(answer)
+            }),
+        )
+        .route("/number-status", post(|| async { "" }))
+        .with_state(orchestrator)
+}
+
+/// A world with the support account and number, an assistant with a server at the test orchestrator,
+/// the number imported into Vapi, and `script` (TOML turns) for the assistant.
+pub fn world(assistant: Value, script: &str, phones: &[(&str, &str)]) -> World {
+    let mut config: WorldConfig = toml::from_str(&format!(
+        r#"
+        seed = 7
+        [[accounts]]
+        sid = "{ACCOUNT}"
+        auth_token = "{TOKEN}"
+        numbers = [{{ phone_number = "{NUMBER}", voice_url = "http://orchestrator.test/voice", status_callback = "http://orchestrator.test/number-status" }}]
+        [[vapi.scripts]]
+        assistant = "{ASSISTANT}"
+        {script}
+        "#
+    ))
+    .expect("world toml");
+    let mut assistant = assistant;
+    assistant["id"] = json!(ASSISTANT);
+    config.vapi.assistants.push(assistant);
+    config.vapi.phone_numbers.push(json!({
+        "id": PHONE, "provider": "twilio", "number": NUMBER, "twilioAccountSid": ACCOUNT.to_string(), "twilioAuthToken": TOKEN,
+    }));
+    for (number, behaviour) in phones {
+        let b = toml::from_str::<toml::Table>(&format!("b = {behaviour}")).expect("behaviour toml");
+        config.phones.insert((*number).into(), b["b"].clone().try_into().expect("behaviour"));
+    }
+    World::new(config).expect("valid world")
+}
+
+pub fn start(world: World) -> (SharedSim, Orchestrator) {
+    let orchestrator = Orchestrator::default();
+    let sim = support::sim(world, router(orchestrator.clone()));
+    orchestrator.sim.set(sim.clone()).ok();
+    (sim, orchestrator)
+}
+
+/// Says `text` as the caller at simulated second `at`.
+pub fn say_at(sim: &SharedSim, leg: CallSid, at: u64, text: &'static str) {
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(at)).await;
+        sim.with(|w| w.caller_says(leg, text)).expect("caller speaks");
+    });
+}
+
+fn lookup_answer(message: &Value) -> Value {
+    let id = &message["message"]["toolCallList"][0]["id"];
+    json!({"results": [{"toolCallId": id, "name": "lookup_order", "result": "has shipped"}]})
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bypass_call_greets_hears_calls_a_tool_and_ends_when_twilio_redirects_away() {
+    let assistant = json!({
+        "name": "front-desk",
+        "firstMessage": "Hello, how can I help?",
+        "model": {"provider": "openai", "model": "gpt-4o", "messages": [{"role": "system", "content": "You help."}],
+                  "tools": [{"type": "function", "function": {"name": "lookup_order"}}]},
+        "server": {"url": "http://orchestrator.test/vapi", "secret": "s3cret"},
+    });
+    let script = r#"
+        [[vapi.scripts.turns]]
+        user = "order"
+        say = "Let me check."
+        tool_calls = [{ name = "lookup_order", arguments = { order = "42" } }]
+        after_tools = "Your order {{result}}."
+    "#;
+    let (sim, orchestrator) = start(world(assistant, script, &[]));
+    *orchestrator.tool_answer.lock().unwrap() = Some(lookup_answer);
+    let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    say_at(&sim, leg, 5, "Where is my order?");
+    let redirect = {
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+            twilio_update(&sim, leg, &[("Twiml", "<Response><Say>Goodbye</Say></Response>")]).await
+        })
+    };
+    support::settle(&sim).await;
+    assert_eq!(redirect.await.unwrap(), 200);
+    let timeline = sim.world().journal().timeline();
+    assert_eq!(
+        orchestrator.types(),
+        [
+            "status-update",
+            "speech-update",
+            "speech-update",
+            "conversation-update",
+            "speech-update",
+            "speech-update",
+            "conversation-update",
+            "speech-update",
+            "speech-update",
+            "conversation-update",
+            "tool-calls",
+            "speech-update",
+            "speech-update",
+            "conversation-update",
+            "status-update",
+            "end-of-call-report",
+        ],
+        "{timeline}"
+    );
+    let tool_calls = &orchestrator.of_type("tool-calls")[0]["message"];
+    assert_eq!(tool_calls["toolCallList"][0]["function"]["arguments"], json!({"order": "42"}));
+    assert_eq!(tool_calls["toolWithToolCallList"][0]["toolCall"]["id"], tool_calls["toolCallList"][0]["id"]);
+    let report = &orchestrator.of_type("end-of-call-report")[0]["message"];
+    assert_eq!(report["endedReason"], "customer-ended-call", "{timeline}");
+    assert_eq!(
+        report["artifact"]["transcript"],
+        "AI: Hello, how can I help?\nUser: Where is my order?\nAI: Let me check.\nAI: Your order has shipped.\n"
+    );
+    let roles: Vec<&str> = report["artifact"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["system", "bot", "user", "bot", "tool_calls", "tool_call_result", "bot"]);
+    let world = sim.world();
+    let call = world.vapi_calls().next().expect("one vapi call");
+    assert_eq!(call.ended_reason.as_deref(), Some("customer-ended-call"));
+    assert!(timeline.contains("hears Goodbye") || timeline.contains("Goodbye"), "{timeline}");
+    let secret = world.journal().entries().iter().any(|e| format!("{e:?}").contains("x-vapi-secret"));
+    assert!(secret, "server messages carry x-vapi-secret");
+}
