@@ -4,6 +4,7 @@ mod callbacks;
 mod conferences;
 mod control;
 mod flows;
+mod openapi;
 mod rest_spec;
 mod sdk_signature;
 mod sdk_support;
