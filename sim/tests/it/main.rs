@@ -11,3 +11,4 @@ mod sdk_support;
 mod sdk_twilio;
 mod spec;
 mod support;
+mod vapi_spec;
