@@ -1,14 +1,5 @@
-//! Checks the fake's wire types against Twilio's OpenAPI file, with a small validator for the subset of
-//! OpenAPI 3.0 that file uses.
-//!
-//! The validator is stricter than OpenAPI in one way and looser in two, each on purpose:
-//! - **Stricter:** an object whose schema lists `properties` must have exactly those keys. Twilio writes
-//!   every property (null, never omitted), and an extra key in a list page breaks twilio-python
-//!   ("Page Records can not be deserialized", reference §1).
-//! - **Looser:** `null` is accepted where a property is a bare `$ref`. Twilio's generator drops `nullable`
-//!   next to `$ref`, yet `reason_conference_ended` is documented as `null` while a conference runs.
-//! - **Looser:** `pattern`/`minLength`/`maxLength` skip the empty string; the spec's own
-//!   IncomingPhoneNumber examples write `""` for unset SIDs.
+//! Checks the fake's wire types against Twilio's OpenAPI file, with the validator of `openapi.rs` in
+//! Twilio's dialect (`TWILIO`).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -25,6 +16,8 @@ use ringback_sim::twilio::wire::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::openapi::{Keys, Options, Spec};
 
 // -----------------------------------------------------------------------------------------------------
 // Loading the spec
@@ -49,16 +42,27 @@ pub fn twilio_spec() -> &'static Value {
 }
 
 // -----------------------------------------------------------------------------------------------------
-// The validator
+// Twilio's dialect of the validator
 // -----------------------------------------------------------------------------------------------------
 
-/// Whether the spec has `method` (any case) on `path_template` (e.g.
+/// Stricter than OpenAPI in one way and looser in two, each on purpose:
+/// - **Stricter:** an object whose schema lists `properties` must have exactly those keys. Twilio writes
+///   every property (null, never omitted), and an extra key in a list page breaks twilio-python
+///   ("Page Records can not be deserialized", reference §1).
+/// - **Looser:** `null` is accepted where a property is a bare `$ref`. Twilio's generator drops `nullable`
+///   next to `$ref`, yet `reason_conference_ended` is documented as `null` while a conference runs.
+/// - **Looser:** `pattern`/`minLength`/`maxLength` skip the empty string; the spec's own
+///   IncomingPhoneNumber examples write `""` for unset SIDs.
+pub const TWILIO: Options<'static> =
+    Options { keys: Keys::Exact, null_for_bare_ref: true, empty_strings_unchecked: true };
+
+/// Whether `spec` has `method` (any case) on `path_template` (e.g.
 /// `/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json`).
 pub fn operation_exists(spec: &Value, method: &str, path_template: &str) -> bool {
-    spec["paths"][path_template][method.to_ascii_lowercase()].is_object()
+    Spec::new(spec, TWILIO).operation_exists(method, path_template)
 }
 
-/// Validates a response body against the schema the spec gives for `method path_template → status`.
+/// Validates a response body against the schema `spec` gives for `method path_template → status`.
 /// A response without content in the spec (204) expects `Value::Null`.
 pub fn validate_response(
     spec: &Value,
@@ -67,168 +71,12 @@ pub fn validate_response(
     status: u16,
     body: &Value,
 ) -> Result<(), Vec<String>> {
-    if !operation_exists(spec, method, path_template) {
-        return Err(vec![format!("the spec has no operation {method} {path_template}")]);
-    }
-    let response =
-        &spec["paths"][path_template][method.to_ascii_lowercase()]["responses"][status.to_string()];
-    if !response.is_object() {
-        return Err(vec![format!("the spec has no {status} response for {method} {path_template}")]);
-    }
-    let Some(schema) = response["content"]["application/json"].get("schema") else {
-        return if body.is_null() {
-            Ok(())
-        } else {
-            Err(vec![format!("{method} {path_template} → {status} has no body, but one was given")])
-        };
-    };
-    validate_schema(spec, schema, body)
+    Spec::new(spec, TWILIO).validate_response(method, path_template, status, body)
 }
 
 /// Validates `value` against the component schema `name` (e.g. `api.v2010.account.call`).
 pub fn validate_component(spec: &Value, name: &str, value: &Value) -> Result<(), Vec<String>> {
-    let schema = serde_json::json!({ "$ref": format!("#/components/schemas/{name}") });
-    validate_schema(spec, &schema, value)
-}
-
-/// Validates `value` against `schema`, which may `$ref` into `spec`'s components.
-pub fn validate_schema(spec: &Value, schema: &Value, value: &Value) -> Result<(), Vec<String>> {
-    let mut errors = Vec::new();
-    check(spec, schema, value, "$", &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
-}
-
-fn resolve<'a>(spec: &'a Value, reference: &str) -> Option<&'a Value> {
-    let name = reference.strip_prefix("#/components/schemas/")?;
-    spec["components"]["schemas"].get(name)
-}
-
-fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
-    if let Some(reference) = schema["$ref"].as_str() {
-        if value.is_null() {
-            return;
-        }
-        match resolve(spec, reference) {
-            Some(target) => check(spec, target, value, at, errors),
-            None => errors.push(format!("{at}: cannot resolve {reference}")),
-        }
-        return;
-    }
-    if value.is_null() {
-        if schema["nullable"] != Value::Bool(true) {
-            errors.push(format!("{at}: null, but the schema is not nullable"));
-        }
-        return;
-    }
-    let type_ok = match schema["type"].as_str() {
-        None => true,
-        Some("string") => value.is_string(),
-        Some("integer") => value.is_i64() || value.is_u64(),
-        Some("number") => value.is_number(),
-        Some("boolean") => value.is_boolean(),
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some(other) => {
-            errors.push(format!("{at}: the validator does not know type `{other}`"));
-            true
-        }
-    };
-    if !type_ok {
-        errors.push(format!("{at}: expected {}, got {value}", schema["type"]));
-        return;
-    }
-    if let Some(allowed) = schema["enum"].as_array()
-        && !allowed.contains(value)
-    {
-        errors.push(format!("{at}: {value} is not one of {}", schema["enum"]));
-    }
-    if let Some(s) = value.as_str() {
-        check_string(schema, s, at, errors);
-    }
-    if let (Some(object), Some(properties)) = (value.as_object(), schema["properties"].as_object()) {
-        for (name, property) in properties {
-            match object.get(name) {
-                Some(v) => check(spec, property, v, &format!("{at}.{name}"), errors),
-                None => {
-                    errors.push(format!("{at}: missing property `{name}` (Twilio writes null, never omits)"))
-                }
-            }
-        }
-        for name in object.keys().filter(|k| !properties.contains_key(*k)) {
-            errors.push(format!("{at}: unexpected property `{name}`"));
-        }
-    } else if let (Some(object), Some("uri-map")) = (value.as_object(), schema["format"].as_str()) {
-        for (name, v) in object {
-            if !v.as_str().is_some_and(is_uri) {
-                errors.push(format!("{at}.{name}: expected a URI string, got {v}"));
-            }
-        }
-    }
-    if let Some(items) = value.as_array() {
-        for (i, item) in items.iter().enumerate() {
-            check(spec, &schema["items"], item, &format!("{at}[{i}]"), errors);
-        }
-    }
-}
-
-fn check_string(schema: &Value, s: &str, at: &str, errors: &mut Vec<String>) {
-    match schema["format"].as_str() {
-        Some("date-time-rfc-2822") if !is_rfc2822(s) => {
-            errors
-                .push(format!("{at}: `{s}` is not an RFC 2822 date like `Tue, 31 Aug 2010 20:36:28 +0000`"));
-        }
-        Some("uri") if !s.is_empty() && !is_uri(s) => errors.push(format!("{at}: `{s}` is not a URI")),
-        _ => {}
-    }
-    if s.is_empty() {
-        return;
-    }
-    let chars = s.chars().count() as u64;
-    if schema["minLength"].as_u64().is_some_and(|min| chars < min)
-        || schema["maxLength"].as_u64().is_some_and(|max| chars > max)
-    {
-        errors.push(format!("{at}: `{s}` has {chars} characters, outside the schema's bounds"));
-    }
-    if let Some(pattern) = schema["pattern"].as_str()
-        && !matches_sid_pattern(pattern, s).unwrap_or(true)
-    {
-        errors.push(format!("{at}: `{s}` does not match {pattern}"));
-    }
-}
-
-/// The spec's only patterns are SID shapes `^XX[0-9a-fA-F]{32}$`; `None` for any other pattern.
-fn matches_sid_pattern(pattern: &str, s: &str) -> Option<bool> {
-    let prefix = pattern.strip_prefix('^')?.strip_suffix("[0-9a-fA-F]{32}$")?;
-    if !prefix.chars().all(|c| c.is_ascii_uppercase()) {
-        return None;
-    }
-    Some(
-        s.strip_prefix(prefix)
-            .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())),
-    )
-}
-
-fn is_uri(s: &str) -> bool {
-    s.starts_with('/') || s.starts_with("http://") || s.starts_with("https://")
-}
-
-/// `Tue, 31 Aug 2010 20:36:28 +0000`.
-fn is_rfc2822(s: &str) -> bool {
-    const DAYS: [&str; 7] = ["Mon,", "Tue,", "Wed,", "Thu,", "Fri,", "Sat,", "Sun,"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
-    let parts: Vec<&str> = s.split(' ').collect();
-    let [day_name, day, month, year, clock, zone] = parts[..] else { return false };
-    let clock: Vec<&str> = clock.split(':').collect();
-    DAYS.contains(&day_name)
-        && (digits(day, 2) || digits(day, 1))
-        && MONTHS.contains(&month)
-        && digits(year, 4)
-        && clock.len() == 3
-        && clock.iter().all(|c| digits(c, 2))
-        && (zone.starts_with('+') || zone.starts_with('-'))
-        && digits(&zone[1..], 4)
+    Spec::new(spec, TWILIO).validate_component(name, value)
 }
 
 // -----------------------------------------------------------------------------------------------------
