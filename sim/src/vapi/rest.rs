@@ -30,6 +30,7 @@ pub fn router(sim: SharedSim) -> Router {
         .route("/phone-number/{id}", get(get_number).patch(update_number))
         .route("/twilio/inbound_call", post(inbound_call))
         .route("/twilio/status", post(twilio_status))
+        .route("/twilio/amd", post(twilio_status))
         .route("/{id}/control", post(control))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), journal))

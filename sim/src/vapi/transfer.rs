@@ -259,18 +259,31 @@ impl World {
             return;
         }
         match status {
-            TwilioStatus::InProgress => match answered_by {
-                Some(m) if m.starts_with("machine") || m == "fax" => {
-                    self.transfer_failed(id, "voicemail");
+            // Answered: machine detection decides (`/twilio/amd`).
+            TwilioStatus::InProgress => {
+                if let Some(by) = answered_by {
+                    self.transfer_detected(id, by);
                 }
-                _ => self.bridge_transfer(id, &transfer),
-            },
+            }
             TwilioStatus::Busy => self.transfer_failed(id, "busy"),
             TwilioStatus::NoAnswer => self.transfer_failed(id, "no-answer"),
             TwilioStatus::Failed | TwilioStatus::Canceled | TwilioStatus::Completed => {
                 self.transfer_failed(id, "failed")
             }
             _ => {}
+        }
+    }
+
+    /// Machine detection says who answered a warm transfer's destination.
+    pub(crate) fn transfer_detected(&mut self, id: &str, answered_by: &str) {
+        let Some(transfer) = self.vapi.calls.get(id).and_then(|c| c.session.transfer.clone()) else { return };
+        if transfer.forwarded {
+            return;
+        }
+        if answered_by.starts_with("machine") || answered_by == "fax" {
+            self.transfer_failed(id, "voicemail");
+        } else {
+            self.bridge_transfer(id, &transfer);
         }
     }
 

@@ -229,8 +229,13 @@ impl World {
             ("StatusCallbackEvent", "completed"),
             ("Timeout", timeout.as_str()),
         ];
+        let amd = format!("{}/twilio/amd", self.vapi.public_url);
         if machine_detection {
-            params.push(("MachineDetection", "Enable"));
+            params.extend([
+                ("MachineDetection", "Enable"),
+                ("AsyncAmd", "true"),
+                ("AsyncAmdStatusCallback", amd.as_str()),
+            ]);
         }
         let resource =
             self.twilio_request(&account, &token, TwilioOp::CreateCall, &params).map_err(|e| e.message)?;
@@ -252,6 +257,10 @@ impl World {
             },
             "/twilio/status" => {
                 self.twilio_status(&form);
+                (200, "text/plain", String::new())
+            }
+            "/twilio/amd" => {
+                self.twilio_amd(&form);
                 (200, "text/plain", String::new())
             }
             _ => (
@@ -352,6 +361,16 @@ impl World {
             self.vapi.calls.values().find(|c| c.session.transfer_leg() == Some(sid)).map(|c| c.id.clone())
         {
             self.transfer_leg_status(&id, status, form.get("AnsweredBy"));
+        }
+    }
+
+    /// `/twilio/amd`: the asynchronous machine detection result for a transfer destination.
+    fn twilio_amd(&mut self, form: &FormParams) {
+        let Some(sid) = form.get("CallSid").and_then(|s| s.parse::<CallSid>().ok()) else { return };
+        let found =
+            self.vapi.calls.values().find(|c| c.session.transfer_leg() == Some(sid)).map(|c| c.id.clone());
+        if let Some(id) = found {
+            self.transfer_detected(&id, form.get("AnsweredBy").unwrap_or("unknown"));
         }
     }
 

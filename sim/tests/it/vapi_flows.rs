@@ -41,6 +41,17 @@ impl Orchestrator {
             .collect()
     }
 
+    /// Checks every message received against the spec's `ServerMessage` schemas.
+    pub fn assert_messages_valid(&self) {
+        let messages = self.messages.lock().unwrap();
+        assert!(!messages.is_empty(), "no server messages");
+        for message in messages.iter() {
+            if let Err(errors) = crate::vapi_spec::validate_server_message(message) {
+                panic!("{} does not match the spec:\n{}", message["message"]["type"], errors.join("\n"));
+            }
+        }
+    }
+
     pub fn of_type(&self, kind: &str) -> Vec<Value> {
         self.messages.lock().unwrap().iter().filter(|m| m["message"]["type"] == kind).cloned().collect()
     }
@@ -236,6 +247,7 @@ async fn a_bypass_call_greets_hears_calls_a_tool_and_ends_when_twilio_redirects_
         ],
         "{timeline}"
     );
+    orchestrator.assert_messages_valid();
     let tool_calls = &orchestrator.of_type("tool-calls")[0]["message"];
     assert_eq!(tool_calls["toolCallList"][0]["function"]["arguments"], json!({"order": "42"}));
     assert_eq!(tool_calls["toolWithToolCallList"][0]["toolCall"]["id"], tool_calls["toolCallList"][0]["id"]);
@@ -258,4 +270,141 @@ async fn a_bypass_call_greets_hears_calls_a_tool_and_ends_when_twilio_redirects_
     assert!(timeline.contains("hears Goodbye") || timeline.contains("Goodbye"), "{timeline}");
     let secret = world.journal().entries().iter().any(|e| format!("{e:?}").contains("x-vapi-secret"));
     assert!(secret, "server messages carry x-vapi-secret");
+}
+
+const SPECIALIST: &str = "+15550000200";
+
+/// A Vapi-owned number (voice URL at the fake Vapi) whose assistant transfers with `mode` when the
+/// caller asks for a specialist.
+fn native_world(mode: &str, end_call: bool, specialist: &str) -> World {
+    let mut config: WorldConfig = toml::from_str(&format!(
+        r#"
+        seed = 7
+        [[accounts]]
+        sid = "{ACCOUNT}"
+        auth_token = "{TOKEN}"
+        numbers = [{{ phone_number = "{NUMBER}", voice_url = "https://api.vapi.ai/twilio/inbound_call" }}]
+        [phones]
+        "{SPECIALIST}" = {specialist}
+        [[vapi.scripts]]
+        [[vapi.scripts.turns]]
+        user = "specialist"
+        tool_calls = [{{ name = "transfer_to_specialist", arguments = {{ destination = "{SPECIALIST}" }} }}]
+        "#
+    ))
+    .expect("world toml");
+    config.vapi.assistants.push(json!({
+        "id": ASSISTANT,
+        "name": "front-desk",
+        "firstMessage": "Hello, how can I help?",
+        "server": {"url": "http://orchestrator.test/vapi"},
+        "serverMessages": ["status-update", "end-of-call-report", "transfer-update", "tool-calls"],
+        "model": {"provider": "openai", "model": "gpt-4o", "tools": [{
+            "type": "transferCall",
+            "function": {"name": "transfer_to_specialist"},
+            "destinations": [{
+                "type": "number", "number": SPECIALIST, "message": "Transferring you now.",
+                "transferPlan": {"mode": mode, "holdAudioUrl": "https://example.test/hold.mp3",
+                                 "fallbackPlan": {"message": "Sorry, nobody is available.", "endCallEnabled": end_call}},
+            }],
+        }]},
+    }));
+    config.vapi.phone_numbers.push(json!({
+        "id": PHONE, "provider": "twilio", "number": NUMBER, "twilioAccountSid": ACCOUNT.to_string(),
+        "twilioAuthToken": TOKEN, "assistantId": ASSISTANT,
+    }));
+    World::new(config).expect("valid world")
+}
+
+/// Runs a caller who asks for a specialist and stays on the line; returns the Vapi call's endedReason,
+/// its transfer statuses, the caller leg's hears-lines and the orchestrator.
+async fn native_transfer(
+    mode: &str,
+    end_call: bool,
+    specialist: &str,
+) -> (String, Vec<Value>, String, Orchestrator) {
+    let (sim, orchestrator) = start(native_world(mode, end_call, specialist));
+    let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    say_at(&sim, leg, 5, "I need a specialist");
+    support::settle(&sim).await;
+    let timeline = sim.world().journal().timeline();
+    orchestrator.assert_messages_valid();
+    let reports = orchestrator.of_type("end-of-call-report");
+    assert_eq!(reports.len(), 1, "{timeline}");
+    let report = &reports[0]["message"];
+    let transfers = report["artifact"]["transfers"].as_array().cloned().unwrap_or_default();
+    (report["endedReason"].as_str().unwrap_or_default().to_owned(), transfers, timeline, orchestrator)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_blind_transfer_hands_the_caller_over_and_never_learns_the_outcome() {
+    for specialist in [r#"{ answer = "hang-up", after_s = 3, talk_s = 30 }"#, r#"{ answer = "busy" }"#] {
+        let (reason, transfers, timeline, _) = native_transfer("blind-transfer", false, specialist).await;
+        assert_eq!(reason, "assistant-forwarded-call", "{timeline}");
+        assert_eq!(transfers.len(), 1);
+        assert_eq!(transfers[0]["mode"], "blind-transfer");
+        assert!(transfers[0].get("status").is_none(), "blind: Vapi does not observe the result");
+        assert!(
+            timeline.contains("vapi → twilio POST https://api.twilio.com/2010-04-01/Accounts/"),
+            "{timeline}"
+        );
+        assert!(timeline.contains("(<Dial> from"), "the caller's leg dials the specialist:\n{timeline}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_experimental_transfer_bridges_a_human_and_falls_back_on_busy_no_answer_and_voicemail() {
+    let cases = [
+        (r#"{ answer = "hang-up", after_s = 3, talk_s = 30 }"#, "connected", "assistant-forwarded-call"),
+        (r#"{ answer = "busy" }"#, "busy", "silence-timed-out"),
+        (r#"{ answer = "no-answer" }"#, "no-answer", "silence-timed-out"),
+        (
+            r#"{ answer = "machine", after_s = 2, greeting_s = 5, beep = true }"#,
+            "voicemail",
+            "silence-timed-out",
+        ),
+    ];
+    for (specialist, status, ended) in cases {
+        let (reason, transfers, timeline, orchestrator) =
+            native_transfer("warm-transfer-experimental", false, specialist).await;
+        assert_eq!(transfers[0]["status"], status, "{specialist}\n{timeline}");
+        assert_eq!(reason, ended, "{specialist}\n{timeline}");
+        if status != "connected" {
+            assert!(timeline.contains("hears assistant: Sorry, nobody is available."), "{timeline}");
+            let statuses: Vec<Value> = orchestrator
+                .of_type("status-update")
+                .iter()
+                .map(|m| m["message"]["status"].clone())
+                .collect();
+            assert_eq!(
+                statuses,
+                ["ringing", "in-progress", "forwarding", "in-progress", "ended"],
+                "{timeline}"
+            );
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_plan_that_ends_the_call_hangs_up_after_its_message() {
+    let (reason, transfers, timeline, _) =
+        native_transfer("warm-transfer-experimental", true, r#"{ answer = "busy" }"#).await;
+    assert_eq!(transfers[0]["status"], "busy");
+    assert_eq!(reason, "call.in-progress.error-transfer-failed", "{timeline}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stale_transfer_mode_names_from_the_docs_are_rejected_with_a_400() {
+    let (sim, _) = start(native_world("blind-transfer", false, r#"{ answer = "busy" }"#));
+    let (status, body) = vapi(
+        &sim,
+        "POST",
+        "/assistant",
+        json!({"model": {"provider": "openai", "model": "gpt-4o", "tools": [{"type": "transferCall", "destinations": [
+            {"type": "number", "number": SPECIALIST, "transferPlan": {"mode": "warm-transfer-with-summary"}}]}]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "Bad Request");
+    assert!(body["message"][0].as_str().unwrap().contains("transferPlan.mode must be one of"), "{body}");
 }
