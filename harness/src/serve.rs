@@ -1,5 +1,5 @@
-//! `ringback serve`: the fake Twilio on a loopback address in real time, with a world file, printing the
-//! timeline as it happens.
+//! `ringback serve`: the fake Twilio and the fake Vapi on loopback addresses in real time, with a world
+//! file, printing the timeline as it happens.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +22,12 @@ pub struct ServeArgs {
     /// Where the fake Twilio listens (point the SDK's base URL here).
     #[arg(long, default_value = "127.0.0.1:8080")]
     twilio_addr: SocketAddr,
+    /// Where the fake Vapi listens (point the Vapi SDK's base URL here).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    vapi_addr: SocketAddr,
+    /// The private API key the fake Vapi accepts as `Authorization: Bearer …`.
+    #[arg(long, env = "RINGBACK_VAPI_API_KEY", default_value = ringback_sim::vapi::DEFAULT_API_KEY, hide_env_values = true)]
+    vapi_api_key: String,
     /// A world file (TOML): accounts, their numbers and voice URLs, phones and their behaviours.
     #[arg(long)]
     world: Option<PathBuf>,
@@ -40,11 +46,10 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    if !args.twilio_addr.ip().is_loopback() && !args.allow_remote {
-        bail!(
-            "--twilio-addr {} is not a loopback address; pass --allow-remote to listen there",
-            args.twilio_addr
-        );
+    for (flag, addr) in [("--twilio-addr", args.twilio_addr), ("--vapi-addr", args.vapi_addr)] {
+        if !addr.ip().is_loopback() && !args.allow_remote {
+            bail!("{flag} {addr} is not a loopback address; pass --allow-remote to listen there");
+        }
     }
     if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
         bail!("--time-scale {}: expected a positive number", args.time_scale);
@@ -70,11 +75,21 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     config.epoch = Some(i64::try_from(now).unwrap_or(0));
-    let world = World::new(config).map_err(anyhow::Error::msg).context("the world file is inconsistent")?;
+    if !config.vapi.api_keys.contains(&args.vapi_api_key) {
+        config.vapi.api_keys.push(args.vapi_api_key.clone());
+    }
 
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
+        // The fake Vapi hands out URLs to itself (stream, control, `/twilio/*`): bind it first.
+        let vapi_listener = tokio::net::TcpListener::bind(args.vapi_addr)
+            .await
+            .with_context(|| format!("binding the fake Vapi to {}", args.vapi_addr))?;
+        let vapi_bound = vapi_listener.local_addr()?;
+        config.vapi.public_url = format!("http://{vapi_bound}");
+        let world =
+            World::new(config).map_err(anyhow::Error::msg).context("the world file is inconsistent")?;
         let transport = HttpTransport::new(args.time_scale).map_err(anyhow::Error::msg)?;
         let sim = Sim::new(world, Clock::start(args.time_scale), Arc::new(transport));
         let listener = tokio::net::TcpListener::bind(args.twilio_addr)
@@ -92,6 +107,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
             }
         );
         println!("  SDK base URL http://{bound} (Node: client.api.baseUrl, Python: client.api.base_url)");
+        println!("ringback: fake Vapi on http://{vapi_bound}");
+        println!(
+            "  API key      {}",
+            if args.vapi_api_key == ringback_sim::vapi::DEFAULT_API_KEY {
+                ringback_sim::vapi::DEFAULT_API_KEY
+            } else {
+                "(from RINGBACK_VAPI_API_KEY)"
+            }
+        );
+        println!("  SDK base URL http://{vapi_bound} (Node: new VapiClient({{ baseUrl }}), Python: Vapi(base_url=…))");
         println!("  control API  http://{bound}/_ringback/ (POST calls {{from, to}}, calls/SID/hangup, calls/SID/digits; PUT phones/NUMBER; GET timeline)");
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
@@ -99,7 +124,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
         let driver = tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
         let printer = tokio::spawn(print_timeline(sim.clone()));
         let router = ringback_sim::twilio::rest::router(sim.clone()).merge(ringback_sim::control::router(sim.clone()));
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving")?;
+        let vapi = axum::serve(vapi_listener, ringback_sim::vapi::rest::router(sim.clone()));
+        let twilio = axum::serve(listener, router);
+        tokio::select! {
+            served = twilio => served.context("serving the fake Twilio")?,
+            served = vapi => served.context("serving the fake Vapi")?,
+            () = shutdown => {}
+        }
         driver.abort();
         printer.abort();
         Ok(())
