@@ -9,6 +9,7 @@ mod rest_spec;
 mod sdk_signature;
 mod sdk_support;
 mod sdk_twilio;
+mod sdk_vapi;
 mod spec;
 mod support;
 mod vapi_flows;

@@ -26,17 +26,38 @@ pub fn sdk() -> Sdk {
         node_modules: target.join("node/node_modules"),
         fixtures: root.join("fixtures/sdk"),
     };
-    let missing: Vec<String> = [&sdk.python, &sdk.node_modules.join("twilio"), &sdk.fixtures]
-        .into_iter()
-        .filter(|path| !path.exists())
-        .map(|path| path.display().to_string())
-        .collect();
+    let mut missing: Vec<String> = [
+        &sdk.python,
+        &sdk.node_modules.join("twilio"),
+        &sdk.node_modules.join("@vapi-ai/server-sdk"),
+        &sdk.fixtures,
+    ]
+    .into_iter()
+    .filter(|path| !path.exists())
+    .map(|path| path.display().to_string())
+    .collect();
+    // The PyPI distributions `twilio` and `vapi_server_sdk` install the packages `twilio` and `vapi`.
+    for package in ["twilio", "vapi"] {
+        if !python_package_installed(&target.join("venv"), package) {
+            missing.push(format!("the Python package `{package}` in {}", target.join("venv").display()));
+        }
+    }
     assert!(
         missing.is_empty(),
         "the official SDKs are not installed (missing: {}): run `cargo xtask sdk-deps` first",
         missing.join(", ")
     );
     sdk
+}
+
+/// Whether `venv/lib/python3.*/site-packages/<package>/` exists. A look at the files, not an import: the
+/// Vapi SDK takes seconds to import.
+fn python_package_installed(venv: &Path, package: &str) -> bool {
+    std::fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .any(|python| python.path().join("site-packages").join(package).join("__init__.py").is_file())
 }
 
 impl Sdk {

@@ -125,3 +125,34 @@ pub async fn serve_over_http(world: World, scale: f64) -> (String, SharedSim) {
     tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
     (base, sim)
 }
+
+/// Both fakes of one world over HTTP, as [`serve_both_over_http`] starts them.
+#[derive(Debug)]
+pub struct Served {
+    /// The fake Twilio's base URL, `http://127.0.0.1:<port>`.
+    pub twilio_url: String,
+    /// The fake Vapi's base URL, which is also the world's `vapi.public_url`.
+    pub vapi_url: String,
+    pub sim: SharedSim,
+}
+
+/// Serves the world `config` describes over HTTP, the fake Twilio and the fake Vapi on two loopback ports,
+/// in real time scaled by `scale`, with its driver running. The Vapi port is bound before the world is
+/// built, so that `vapi.public_url` (the base of the stream, control and `/twilio/*` URLs the fake Vapi
+/// hands out) is that port's base URL.
+pub async fn serve_both_over_http(mut config: WorldConfig, scale: f64) -> Served {
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (twilio, vapi) = (bind().await.expect("bind twilio"), bind().await.expect("bind vapi"));
+    let base = |l: &tokio::net::TcpListener| format!("http://{}", l.local_addr().expect("addr"));
+    let (twilio_url, vapi_url) = (base(&twilio), base(&vapi));
+    config.vapi.public_url = vapi_url.clone();
+    let world = World::new(config).expect("valid world");
+    let transport = ringback_sim::transport::HttpTransport::new(scale).expect("client");
+    let sim = Sim::new(world, Clock::start(scale), Arc::new(transport));
+    let twilio_router = ringback_sim::twilio::rest::router(sim.clone());
+    let vapi_router = ringback_sim::vapi::rest::router(sim.clone());
+    tokio::spawn(async move { axum::serve(twilio, twilio_router).await });
+    tokio::spawn(async move { axum::serve(vapi, vapi_router).await });
+    tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
+    Served { twilio_url, vapi_url, sim }
+}
