@@ -13,4 +13,5 @@ mod sdk_vapi;
 mod spec;
 mod support;
 mod vapi_flows;
+mod vapi_rest;
 mod vapi_spec;
