@@ -328,8 +328,11 @@ impl World {
             && self.post_message(id, "tool-calls", extra, tool.as_ref(), Reply::ToolCalls(awaited.clone()));
         if let Some(call) = self.vapi.calls.get_mut(id) {
             call.session.after_tools = Some((after, end_call));
-            if sent {
+            if sent && !awaited.is_empty() {
                 call.session.tools.extend(awaited.iter().cloned());
+                let made = call.session.tool_calls_made;
+                let after = SimDuration::from_secs_f64(self.vapi.defaults.hang_after_s);
+                self.schedule(after, super::Event::Hang(id.to_owned(), made));
             }
         }
         if !sent {

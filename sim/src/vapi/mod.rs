@@ -66,6 +66,9 @@ pub struct VapiDefaults {
     /// The tool result Vapi records when the server does not answer a tool call usably. UNCONFIRMED
     /// beyond one captured artifact.
     pub tool_failure_result: String,
+    /// How long a tool call may go unanswered before Vapi tells the server it is hanging (`hang`).
+    /// UNCONFIRMED: the docs only say "delayed".
+    pub hang_after_s: f64,
     /// How a call ends when a transfer fails and the fallback plan ends the call (or there is none).
     /// UNCONFIRMED.
     pub transfer_failed_ended_reason: String,
@@ -87,6 +90,7 @@ impl Default for VapiDefaults {
             seconds_per_word: 0.35,
             response_delay_s: 0.5,
             tool_failure_result: "No result returned.".into(),
+            hang_after_s: 5.0,
             transfer_failed_ended_reason: "call.in-progress.error-transfer-failed".into(),
             transfer_ring_timeout_s: 60,
             transfer_message: "Transferring the call now".into(),
@@ -211,6 +215,8 @@ pub enum Event {
     Respond(String, u64),
     SilenceTimeout(String, u64),
     MaxDuration(String),
+    /// Tool calls sent at this count are still unanswered: tell the server the assistant hangs.
+    Hang(String, u64),
 }
 
 impl Event {
@@ -223,6 +229,7 @@ impl Event {
             Event::Respond(id, _) => format!("vapi-call {id}: assistant responds"),
             Event::SilenceTimeout(id, _) => format!("vapi-call {id}: silence timeout"),
             Event::MaxDuration(id) => format!("vapi-call {id}: max duration"),
+            Event::Hang(id, _) => format!("vapi-call {id}: still waiting for tools?"),
         }
     }
 }
@@ -274,6 +281,14 @@ impl World {
             Event::Respond(id, generation) => self.respond(&id, generation),
             Event::SilenceTimeout(id, generation) => self.silence_timeout(&id, generation),
             Event::MaxDuration(id) => self.end_vapi_call(&id, "exceeded-max-duration"),
+            Event::Hang(id, made) => {
+                let waiting = self.vapi.calls.get(&id).is_some_and(|c| {
+                    !c.is_ended() && c.session.tool_calls_made == made && !c.session.tools.is_empty()
+                });
+                if waiting {
+                    self.send_message(&id, "hang", serde_json::json!({}));
+                }
+            }
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Orchestrator {
     pub messages: Arc<Mutex<Vec<Value>>>,
     /// The answer to `tool-calls`, given the message.
     pub tool_answer: Arc<Mutex<Option<ToolAnswer>>>,
+    /// Seconds the orchestrator takes to answer `tool-calls`.
+    pub tool_delay_s: Arc<Mutex<u64>>,
 }
 
 impl Orchestrator {
@@ -134,6 +136,10 @@ fn router(orchestrator: Orchestrator) -> Router {
             "/vapi",
             post(|State(o): State<Orchestrator>, axum::Json(message): axum::Json<Value>| async move {
                 o.messages.lock().unwrap().push(message.clone());
+                if message["message"]["type"] == "tool-calls" {
+                    let delay = *o.tool_delay_s.lock().unwrap();
+                    tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                }
                 let answer = match (message["message"]["type"].as_str(), *o.tool_answer.lock().unwrap()) {
                     (Some("tool-calls"), Some(answer)) => answer(&message),
                     _ => json!({}),
@@ -338,11 +344,14 @@ async fn native_transfer(
 
 #[tokio::test(start_paused = true)]
 async fn a_blind_transfer_hands_the_caller_over_and_never_learns_the_outcome() {
-    for specialist in [r#"{ answer = "hang-up", after_s = 3, talk_s = 30 }"#, r#"{ answer = "busy" }"#] {
-        let (reason, transfers, timeline, _) = native_transfer("blind-transfer", false, specialist).await;
+    let cases = ["blind-transfer", "blind-transfer-add-summary-to-sip-header"].into_iter().flat_map(|m| {
+        [(m, r#"{ answer = "hang-up", after_s = 3, talk_s = 30 }"#), (m, r#"{ answer = "busy" }"#)]
+    });
+    for (mode, specialist) in cases {
+        let (reason, transfers, timeline, _) = native_transfer(mode, false, specialist).await;
         assert_eq!(reason, "assistant-forwarded-call", "{timeline}");
         assert_eq!(transfers.len(), 1);
-        assert_eq!(transfers[0]["mode"], "blind-transfer");
+        assert_eq!(transfers[0]["mode"], mode);
         assert!(transfers[0].get("status").is_none(), "blind: Vapi does not observe the result");
         assert!(
             timeline.contains("vapi → twilio POST https://api.twilio.com/2010-04-01/Accounts/"),
@@ -353,7 +362,7 @@ async fn a_blind_transfer_hands_the_caller_over_and_never_learns_the_outcome() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_warm_experimental_transfer_bridges_a_human_and_falls_back_on_busy_no_answer_and_voicemail() {
+async fn every_warm_mode_bridges_a_human_and_falls_back_on_busy_no_answer_and_voicemail() {
     let cases = [
         (r#"{ answer = "hang-up", after_s = 3, talk_s = 30 }"#, "connected", "assistant-forwarded-call"),
         (r#"{ answer = "busy" }"#, "busy", "silence-timed-out"),
@@ -364,9 +373,17 @@ async fn a_warm_experimental_transfer_bridges_a_human_and_falls_back_on_busy_no_
             "silence-timed-out",
         ),
     ];
-    for (specialist, status, ended) in cases {
-        let (reason, transfers, timeline, orchestrator) =
-            native_transfer("warm-transfer-experimental", false, specialist).await;
+    let modes = [
+        "warm-transfer-say-message",
+        "warm-transfer-say-summary",
+        "warm-transfer-twiml",
+        "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message",
+        "warm-transfer-wait-for-operator-to-speak-first-and-then-say-summary",
+        "warm-transfer-experimental",
+    ];
+    for (mode, (specialist, status, ended)) in modes.into_iter().flat_map(|m| cases.map(|c| (m, c))) {
+        let (reason, transfers, timeline, orchestrator) = native_transfer(mode, false, specialist).await;
+        assert_eq!(transfers[0]["mode"], mode);
         assert_eq!(transfers[0]["status"], status, "{specialist}\n{timeline}");
         assert_eq!(reason, ended, "{specialist}\n{timeline}");
         if status != "connected" {
@@ -407,4 +424,50 @@ async fn stale_transfer_mode_names_from_the_docs_are_rejected_with_a_400() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "Bad Request");
     assert!(body["message"][0].as_str().unwrap().contains("transferPlan.mode must be one of"), "{body}");
+}
+
+/// The bypass flow of the first test with a tool server that answers after `delay_s`.
+async fn slow_tool(delay_s: u64) -> (Orchestrator, Value) {
+    let assistant = json!({
+        "firstMessage": "Hello.",
+        "model": {"provider": "openai", "model": "gpt-4o", "tools": [{"type": "function", "function": {"name": "lookup_order"}}]},
+        "server": {"url": "http://orchestrator.test/vapi"},
+    });
+    let script = r#"
+        [[vapi.scripts.turns]]
+        tool_calls = [{ name = "lookup_order" }]
+        after_tools = "It {{result}}."
+        end_call = true
+    "#;
+    let (sim, orchestrator) = start(world(assistant, script, &[]));
+    *orchestrator.tool_answer.lock().unwrap() = Some(lookup_answer);
+    *orchestrator.tool_delay_s.lock().unwrap() = delay_s;
+    let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    say_at(&sim, leg, 3, "Where is my order?");
+    support::settle(&sim).await;
+    orchestrator.assert_messages_valid();
+    let report = orchestrator.of_type("end-of-call-report")[0]["message"].clone();
+    (orchestrator, report)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_tool_server_gets_a_hang_message_and_a_timed_out_one_a_failed_result() {
+    let (orchestrator, report) = slow_tool(8).await;
+    let types = orchestrator.types();
+    let tool_calls = types.iter().position(|t| t == "tool-calls").expect("tool-calls sent");
+    assert!(types[tool_calls..].contains(&"hang".to_owned()), "{types:?}");
+    assert_eq!(report["endedReason"], "assistant-ended-call");
+    assert!(
+        report["artifact"]["transcript"].as_str().unwrap().ends_with("AI: It has shipped.\n"),
+        "{report}"
+    );
+
+    let (_, report) = slow_tool(25).await;
+    let results: Vec<&Value> = report["artifact"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool_call_result")
+        .collect();
+    assert_eq!(results[0]["result"], "No result returned.", "past server.timeoutSeconds (20 s)");
 }
