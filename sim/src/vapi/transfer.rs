@@ -225,7 +225,9 @@ impl World {
             self.hear(leg, "hold audio (Vapi default)");
         }
         let from = destination.get("callerId").and_then(Value::as_str).map(str::to_owned);
-        match self.dial_destination(id, &to, from.as_deref(), &twiml, true) {
+        // `transferPlan.timeout` (1–600 s) bounds the wait for the operator; the fake lets it bound the ring.
+        let ring = plan.get("timeout").and_then(Value::as_u64).map(|t| t.clamp(1, 600) as u32);
+        match self.dial_destination(id, &to, from.as_deref(), &twiml, true, ring) {
             Ok(sid) => {
                 if let Some(t) = self.vapi.calls.get_mut(id).and_then(|c| c.session.transfer.as_mut()) {
                     t.leg = Some(sid);

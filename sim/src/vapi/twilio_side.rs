@@ -208,6 +208,7 @@ impl World {
         caller_id: Option<&str>,
         twiml: &str,
         machine_detection: bool,
+        ring_timeout_s: Option<u32>,
     ) -> Result<CallSid, String> {
         let (account, token) = self.call_credentials(id).ok_or("the call has no Twilio credentials")?;
         let call = &self.vapi.calls[id];
@@ -218,7 +219,7 @@ impl World {
             }
         };
         let status = format!("{}/twilio/status", self.vapi.public_url);
-        let timeout = self.vapi.defaults.transfer_ring_timeout_s.to_string();
+        let timeout = ring_timeout_s.unwrap_or(self.vapi.defaults.transfer_ring_timeout_s).to_string();
         let mut params = vec![
             ("To", to),
             ("From", from.as_str()),
