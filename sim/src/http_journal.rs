@@ -27,7 +27,7 @@ pub(crate) async fn record(
     };
     let mut request_headers = Vec::new();
     if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        request_headers.push(("authorization".to_owned(), redact_authorization(auth)));
+        request_headers.push(("authorization".to_owned(), redact_header("authorization", auth)));
     }
     let exchange = HttpExchange {
         from: Party::Client,
@@ -63,13 +63,35 @@ pub(crate) async fn record(
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// `Basic <base64>` → `Basic AC…:***` (who called, never the secret); `Bearer <key>` → its length.
-fn redact_authorization(header: &str) -> String {
-    if let Some((user, _)) = crate::twilio::calls::basic_credentials(header) {
+/// A header as the journal keeps it. Credentials are kept by shape, never by value, since journals end
+/// up in reports: `Basic <base64>` → `Basic AC…:***` (who called), `Bearer <key>` and `x-vapi-secret`
+/// → their length. Every other header is kept as it is.
+pub(crate) fn redact_header(name: &str, value: &str) -> String {
+    if name.eq_ignore_ascii_case("x-vapi-secret") {
+        return format!("<redacted {} chars>", value.len());
+    }
+    if !name.eq_ignore_ascii_case("authorization") {
+        return value.to_owned();
+    }
+    if let Some((user, _)) = crate::twilio::calls::basic_credentials(value) {
         return format!("Basic {user}:***");
     }
-    match header.split_once(' ') {
+    match value.split_once(' ') {
         Some((scheme, secret)) => format!("{scheme} <redacted {} chars>", secret.len()),
-        None => "(unreadable)".to_owned(),
+        None => format!("<redacted {} chars>", value.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_header;
+
+    #[test]
+    fn credentials_are_journaled_by_shape_only() {
+        let basic = "Basic QUMxMjM6c2VjcmV0"; // AC123:secret
+        assert_eq!(redact_header("Authorization", basic), "Basic AC123:***");
+        assert_eq!(redact_header("authorization", "Bearer abcdef"), "Bearer <redacted 6 chars>");
+        assert_eq!(redact_header("X-Vapi-Secret", "s3cret"), "<redacted 6 chars>");
+        assert_eq!(redact_header("x-signature", "abc"), "abc");
     }
 }

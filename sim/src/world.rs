@@ -381,7 +381,7 @@ impl World {
                     .headers
                     .iter()
                     .filter(|(name, _)| journaled_header(name))
-                    .map(|(name, value)| (name.clone(), redact_header(name, value)))
+                    .map(|(name, value)| (name.clone(), crate::http_journal::redact_header(name, value)))
                     .collect(),
                 request_body: String::from_utf8_lossy(&request.body).into_owned(),
                 response: None,
@@ -464,17 +464,6 @@ fn journaled_header(name: &str) -> bool {
     ]
     .iter()
     .any(|h| name.eq_ignore_ascii_case(h))
-}
-
-/// Secrets are journaled by shape, never by value: a rule needs to know a secret was sent, and the
-/// journal ends up in reports.
-fn redact_header(name: &str, value: &str) -> String {
-    if name.eq_ignore_ascii_case("x-vapi-secret") || name.eq_ignore_ascii_case("authorization") {
-        let scheme = value.split_once(' ').map(|(s, _)| format!("{s} ")).unwrap_or_default();
-        format!("{scheme}<redacted {} chars>", value.len())
-    } else {
-        value.to_owned()
-    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,10 @@ impl World {
         } else {
             encoded
         };
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{account}:{token}"))
+        );
         let exchange = self.journal.begin_http(
             self.now,
             HttpExchange {
@@ -62,7 +66,10 @@ impl World {
                 to: Party::Twilio,
                 method: method.to_owned(),
                 url,
-                request_headers: vec![("authorization".into(), format!("Basic {account}:***"))],
+                request_headers: vec![(
+                    "authorization".into(),
+                    crate::http_journal::redact_header("authorization", &basic),
+                )],
                 request_body: body,
                 response: None,
                 error: None,
