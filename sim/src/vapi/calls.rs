@@ -3,13 +3,13 @@
 use serde_json::{Map, Value, json};
 
 use crate::journal::Entity;
-use crate::time::SimInstant;
+use crate::time::{SimDuration, SimInstant};
 use crate::vapi::errors::VapiError;
 use crate::vapi::model::{
     self, ASSISTANT_PROPERTIES, Assistant, CALL_PROPERTIES, CallStatus, PhoneNumber,
     TWILIO_NUMBER_PROPERTIES, VapiCall, check_properties, check_transfer_modes, object,
 };
-use crate::vapi::{Event, seconds, str_field};
+use crate::vapi::{Event, str_field};
 use crate::world::World;
 
 /// A new call's assistant: its id if stored, the inline one as given, and the body the session runs.
@@ -276,33 +276,14 @@ impl World {
             "outboundPhoneCall"
         };
         let id = self.vapi.new_id();
-        let mut call = VapiCall {
-            id: id.clone(),
-            kind,
-            status: CallStatus::Queued,
-            ended_reason: None,
-            created_at: self.now,
-            updated_at: self.now,
-            started_at: None,
-            ended_at: None,
-            name: str_field(&body, "name").map(str::to_owned),
-            assistant_id,
-            assistant,
-            inline_assistant: inline,
-            overrides: overrides.map(Value::Object),
-            phone_number_id: Some(number.id.clone()),
-            customer: Some(customer),
-            bypass,
-            provider_details: None,
-            twilio_call: None,
-            account_sid: Some(number.account_sid().to_owned()),
-            stream: None,
-            destination: None,
-            artifact: model::Artifact::default(),
-            variables,
-            session: Default::default(),
-        };
-        self.standard_variables(&mut call, &number);
+        let mut call = VapiCall::new(id.clone(), kind, CallStatus::Queued, self.now, &number, customer);
+        call.name = str_field(&body, "name").map(str::to_owned);
+        call.assistant_id = assistant_id;
+        call.assistant = assistant;
+        call.inline_assistant = inline;
+        call.overrides = overrides.map(Value::Object);
+        call.bypass = bypass;
+        call.variables.extend(variables);
         if bypass {
             call.provider_details = Some(json!({
                 "to": call.customer_number(),
@@ -318,7 +299,7 @@ impl World {
             Some(if bypass { "POST /call (bypass)" } else { "POST /call" }),
         );
         if bypass {
-            let wait = seconds(None, self.vapi.defaults.bypass_connect_timeout_s);
+            let wait = SimDuration::from_secs_f64(self.vapi.defaults.bypass_connect_timeout_s);
             self.schedule(wait, Event::BypassDeadline(id.clone()));
         } else {
             self.place_outbound(&id);
@@ -351,20 +332,12 @@ impl World {
         }
     }
 
-    /// The variables Vapi fills in by itself (`{{customer.number}}`, `{{phoneNumber.number}}`).
-    pub(crate) fn standard_variables(&self, call: &mut VapiCall, number: &PhoneNumber) {
-        if let Some(customer) = &call.customer {
-            call.variables.entry("customer").or_insert_with(|| customer.clone());
-        }
-        call.variables.entry("phoneNumber").or_insert_with(|| json!({"number": number.number()}));
-    }
-
     /// The TwiML that connects a Twilio leg to a call's stream. The exact text Vapi returns is
     /// UNCONFIRMED; this is the shape every source agrees on (reference §2).
     pub(crate) fn stream_twiml(&self, id: &str) -> String {
         format!(
             r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="{}/{id}/transport"/></Connect></Response>"#,
-            self.vapi.public_url.replacen("http", "ws", 1)
+            self.vapi.ws_url()
         )
     }
 

@@ -13,7 +13,6 @@ use crate::time::SimDuration;
 use crate::transport::{OutboundRequest, TargetResponse};
 use crate::vapi::model::{CallStatus, render_template};
 use crate::vapi::script::ToolInvocation;
-use crate::vapi::transfer::TransferRequest;
 use crate::world::{DeliveryError, World};
 
 /// What the assistant's `serverMessages` is when it sets none (the spec's default).
@@ -46,7 +45,7 @@ pub enum Reply {
     /// `tool-calls`: a `results` entry per (toolCallId, name).
     ToolCalls(Vec<(String, String)>),
     /// `transfer-destination-request`: a `destination` or an `error`.
-    TransferDestination(Box<TransferRequest>),
+    TransferDestination,
 }
 
 impl World {
@@ -270,7 +269,7 @@ impl World {
             let tool_call_id = self.tool_call_id();
             made.push((tool_call_id.clone(), invocation.name.clone(), invocation.arguments.clone()));
             match definition["type"].as_str() {
-                Some("transferCall") | Some("endCall") => native.push((tool_call_id, invocation, definition)),
+                Some("transferCall") | Some("endCall") => native.push((invocation, definition)),
                 _ => custom.push((tool_call_id, invocation.name, invocation.arguments, definition)),
             }
         }
@@ -282,12 +281,12 @@ impl World {
         if !custom.is_empty() {
             self.send_tool_calls(id, custom, after.clone(), end_call);
         }
-        for (tool_call_id, invocation, definition) in native {
+        for (invocation, definition) in native {
             if definition["type"] == "endCall" {
                 self.end_vapi_call(id, "assistant-ended-call");
                 return;
             }
-            self.start_transfer(id, &definition, &invocation.arguments, Some(tool_call_id));
+            self.start_transfer(id, &definition, &invocation.arguments);
         }
         let waiting = self.vapi.calls.get(id).is_some_and(|c| !c.session.tools.is_empty());
         if !waiting {
@@ -388,7 +387,7 @@ impl World {
         match reply {
             Reply::Ignore => {}
             Reply::ToolCalls(awaited) => self.tool_results(&id, &awaited, body.as_ref()),
-            Reply::TransferDestination(request) => self.transfer_destination_answer(&id, *request, body),
+            Reply::TransferDestination => self.transfer_destination_answer(&id, body),
         }
     }
 

@@ -72,8 +72,9 @@ pub struct VapiDefaults {
     /// How a call ends when a transfer fails and the fallback plan ends the call (or there is none).
     /// UNCONFIRMED.
     pub transfer_failed_ended_reason: String,
-    /// How long Vapi lets a warm-transfer destination ring (`TransportConfigurationTwilio.timeout`).
-    pub transfer_ring_timeout_s: u32,
+    /// How long Vapi lets a callee ring: an outbound call's customer, a warm transfer's destination
+    /// (unless `transferPlan.timeout` says otherwise). `TransportConfigurationTwilio.timeout`'s default.
+    pub ring_timeout_s: u32,
     /// What a blind transfer says first when the destination sets no `message` (the spec's default).
     pub transfer_message: String,
     /// How an HMAC credential writes its timestamp. UNCONFIRMED (see [`auth::TimestampUnit`]).
@@ -92,7 +93,7 @@ impl Default for VapiDefaults {
             tool_failure_result: "No result returned.".into(),
             hang_after_s: 5.0,
             transfer_failed_ended_reason: "call.in-progress.error-transfer-failed".into(),
-            transfer_ring_timeout_s: 60,
+            ring_timeout_s: 60,
             transfer_message: "Transferring the call now".into(),
             hmac_timestamp_unit: auth::TimestampUnit::default(),
         }
@@ -176,9 +177,15 @@ impl VapiState {
         }
     }
 
+    /// The public URL with its scheme made a WebSocket one (`https` → `wss`): the base of stream and
+    /// listen URLs.
+    pub fn ws_url(&self) -> String {
+        model::ws_base(&self.public_url)
+    }
+
     /// Whether `url` is one of the fake's own (so a webhook or stream to it stays in process).
     pub fn owns_url(&self, url: &str) -> bool {
-        let ws = self.public_url.replacen("http", "ws", 1);
+        let ws = self.ws_url();
         [self.public_url.as_str(), ws.as_str()]
             .iter()
             .any(|base| url.strip_prefix(base).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')))
@@ -210,9 +217,9 @@ pub enum Event {
     /// A bypass call's stream never came.
     BypassDeadline(String),
     /// The assistant finished saying something.
-    SpeechDone(String, u64),
-    /// The assistant answers what it heard.
-    Respond(String, u64),
+    SpeechDone(String),
+    /// The assistant answers the oldest utterance it has not answered.
+    Respond(String),
     SilenceTimeout(String, u64),
     MaxDuration(String),
     /// Tool calls sent at this count are still unanswered: tell the server the assistant hangs.
@@ -225,8 +232,8 @@ impl Event {
             Event::StreamOpened { stream, .. } => format!("vapi accepts stream {stream}"),
             Event::StreamStopped(stream) => format!("vapi sees stream {stream} stop"),
             Event::BypassDeadline(id) => format!("vapi-call {id}: bypass deadline"),
-            Event::SpeechDone(id, _) => format!("vapi-call {id}: assistant done speaking"),
-            Event::Respond(id, _) => format!("vapi-call {id}: assistant responds"),
+            Event::SpeechDone(id) => format!("vapi-call {id}: assistant done speaking"),
+            Event::Respond(id) => format!("vapi-call {id}: assistant responds"),
             Event::SilenceTimeout(id, _) => format!("vapi-call {id}: silence timeout"),
             Event::MaxDuration(id) => format!("vapi-call {id}: max duration"),
             Event::Hang(id, _) => format!("vapi-call {id}: still waiting for tools?"),
@@ -277,8 +284,8 @@ impl World {
             Event::StreamOpened { stream, url } => self.vapi_stream_opened(stream, &url),
             Event::StreamStopped(stream) => self.vapi_stream_stopped(stream),
             Event::BypassDeadline(id) => self.bypass_deadline(&id),
-            Event::SpeechDone(id, generation) => self.speech_done(&id, generation),
-            Event::Respond(id, generation) => self.respond(&id, generation),
+            Event::SpeechDone(id) => self.speech_done(&id),
+            Event::Respond(id) => self.respond(&id),
             Event::SilenceTimeout(id, generation) => self.silence_timeout(&id, generation),
             Event::MaxDuration(id) => self.end_vapi_call(&id, "exceeded-max-duration"),
             Event::Hang(id, made) => {

@@ -102,6 +102,11 @@ pub const TRANSFER_MODES: &[&str] = &[
     "warm-transfer-experimental",
 ];
 
+/// An HTTP base URL as a WebSocket one (`https` → `wss`, `http` → `ws`).
+pub fn ws_base(http: &str) -> String {
+    http.replacen("http", "ws", 1)
+}
+
 /// A UUID (version 4 layout) from the run's randomness: Vapi's ids are UUIDs.
 pub fn new_id(rng: &mut SimRng) -> String {
     uuid::Builder::from_random_bytes(rng.next_u128().to_le_bytes()).into_uuid().to_string()
@@ -298,6 +303,47 @@ pub struct VapiCall {
 }
 
 impl VapiCall {
+    /// A call made with an imported `number` for `customer`, with nothing else known yet. The variables
+    /// Vapi fills in by itself (`{{customer.number}}`, `{{phoneNumber.number}}`) are set.
+    pub fn new(
+        id: String,
+        kind: &'static str,
+        status: CallStatus,
+        now: SimInstant,
+        number: &PhoneNumber,
+        customer: Value,
+    ) -> VapiCall {
+        let mut variables = Map::new();
+        variables.insert("customer".into(), customer.clone());
+        variables.insert("phoneNumber".into(), json!({"number": number.number()}));
+        VapiCall {
+            id,
+            kind,
+            status,
+            ended_reason: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            ended_at: None,
+            name: None,
+            assistant_id: None,
+            assistant: Map::new(),
+            inline_assistant: None,
+            overrides: None,
+            phone_number_id: Some(number.id.clone()),
+            customer: Some(customer),
+            bypass: false,
+            provider_details: None,
+            twilio_call: None,
+            account_sid: Some(number.account_sid().to_owned()),
+            stream: None,
+            destination: None,
+            artifact: Artifact::default(),
+            variables,
+            session: Default::default(),
+        }
+    }
+
     pub fn is_ended(&self) -> bool {
         self.status == CallStatus::Ended
     }
@@ -373,7 +419,7 @@ impl VapiCall {
 
     /// `monitor.listenUrl` and `monitor.controlUrl`, served by the fake at `/{id}/listen|control`.
     pub fn monitor(&self, public_url: &str) -> Value {
-        let ws = public_url.replacen("http", "ws", 1);
+        let ws = ws_base(public_url);
         json!({
             "listenUrl": format!("{ws}/{}/listen", self.id),
             "controlUrl": format!("{public_url}/{}/control", self.id),

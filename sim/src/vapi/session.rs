@@ -180,7 +180,6 @@ impl World {
         }
         call.session.generation += 1;
         call.session.heard.push_back(text.to_owned());
-        let generation = call.session.generation;
         let turn = call.session.turn;
         call.session.turn += 1;
         self.send_message(id, "speech-update", json!({"status": "started", "role": "user", "turn": turn}));
@@ -193,11 +192,11 @@ impl World {
         );
         self.conversation_update(id);
         let delay = SimDuration::from_secs_f64(self.vapi.defaults.response_delay_s);
-        self.schedule(delay, Event::Respond(id.to_owned(), generation));
+        self.schedule(delay, Event::Respond(id.to_owned()));
     }
 
     /// The assistant answers the oldest utterance it has not answered, from its script.
-    pub(crate) fn respond(&mut self, id: &str, _generation: u64) {
+    pub(crate) fn respond(&mut self, id: &str) {
         let Some(call) = self.vapi.calls.get_mut(id) else { return };
         if call.is_ended() {
             return;
@@ -242,7 +241,6 @@ impl World {
         }
         call.session.speaking = Some((text.clone(), then));
         call.session.generation += 1;
-        let generation = call.session.generation;
         let turn = call.session.turn;
         call.session.turn += 1;
         if let Some(leg) = call.twilio_call {
@@ -254,14 +252,12 @@ impl World {
             json!({"status": "started", "role": "assistant", "turn": turn}),
         );
         let length = self.speech_length(&text);
-        self.schedule(length, Event::SpeechDone(id.to_owned(), generation));
+        // One speech at a time: the next starts from `speech_done`, so this event is never stale.
+        self.schedule(length, Event::SpeechDone(id.to_owned()));
     }
 
-    pub(crate) fn speech_done(&mut self, id: &str, generation: u64) {
+    pub(crate) fn speech_done(&mut self, id: &str) {
         let Some(call) = self.vapi.calls.get_mut(id) else { return };
-        if call.session.generation != generation && call.session.speaking.is_none() {
-            return;
-        }
         let Some((text, then)) = call.session.speaking.take() else { return };
         let turn = call.session.turn.saturating_sub(1);
         let length = self.speech_length(&text);
@@ -285,7 +281,7 @@ impl World {
         }
     }
 
-    fn after_speech(&mut self, id: &str, then: After) {
+    pub(crate) fn after_speech(&mut self, id: &str, then: After) {
         match then {
             After::Nothing => self.arm_silence(id),
             After::EndCall(reason) => self.end_vapi_call(id, &reason),

@@ -37,24 +37,9 @@ pub struct Transfer {
     pub index: usize,
 }
 
-/// A `transferCall` tool call waiting for the server to name the destination.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TransferRequest {
-    pub tool_call_id: Option<String>,
-    pub name: String,
-}
-
 impl World {
     /// The assistant called a `transferCall` tool.
-    pub(crate) fn start_transfer(
-        &mut self,
-        id: &str,
-        tool: &Value,
-        arguments: &Map<String, Value>,
-        tool_call_id: Option<String>,
-    ) {
-        let name =
-            tool.pointer("/function/name").and_then(Value::as_str).unwrap_or("transferCall").to_owned();
+    pub(crate) fn start_transfer(&mut self, id: &str, tool: &Value, arguments: &Map<String, Value>) {
         let destinations = tool.get("destinations").and_then(Value::as_array).cloned().unwrap_or_default();
         let asked = arguments.get("destination").and_then(Value::as_str);
         let destination = match asked {
@@ -67,28 +52,24 @@ impl World {
             None => None,
         };
         if self.subscribes(id, "phone-call-control") {
-            let destination = destination.unwrap_or(Value::Null);
-            self.post_message(
-                id,
-                "phone-call-control",
-                json!({"request": "forward", "destination": destination}),
-                None,
-                Reply::Ignore,
-            );
+            let mut request = json!({"request": "forward"});
+            if let Some(destination) = destination {
+                request["destination"] = destination;
+            }
+            self.post_message(id, "phone-call-control", request, None, Reply::Ignore);
             self.note(format!("vapi-call {id}: phone-call-control subscribed; the server transfers"));
             return;
         }
         match destination {
             Some(destination) => self.perform_transfer(id, destination, None),
             None if destinations.is_empty() => {
-                let request = TransferRequest { tool_call_id, name };
                 let sent = self.subscribes(id, "transfer-destination-request")
                     && self.post_message(
                         id,
                         "transfer-destination-request",
                         json!({}),
                         None,
-                        Reply::TransferDestination(Box::new(request)),
+                        Reply::TransferDestination,
                     );
                 if !sent {
                     self.note(format!(
@@ -104,12 +85,7 @@ impl World {
     }
 
     /// The server answered a `transfer-destination-request`.
-    pub(crate) fn transfer_destination_answer(
-        &mut self,
-        id: &str,
-        _request: TransferRequest,
-        body: Option<Value>,
-    ) {
+    pub(crate) fn transfer_destination_answer(&mut self, id: &str, body: Option<Value>) {
         let body = body.unwrap_or(Value::Null);
         if let Some(destination) = body.get("destination").filter(|d| d.is_object()) {
             let message = body.pointer("/message/content").and_then(Value::as_str).map(str::to_owned);
@@ -215,10 +191,7 @@ impl World {
             }
             _ => plan["message"].as_str().map(|m| format!("<Say>{}</Say>", xml(m))).unwrap_or_default(),
         };
-        let room = format!("vapi-transfer-{id}");
-        let twiml = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><Response>{briefing}<Dial><Conference beep="false" endConferenceOnExit="true">{room}</Conference></Dial></Response>"#
-        );
+        let twiml = transfer_room(id, &briefing);
         if let Some(url) = plan.get("holdAudioUrl").and_then(Value::as_str) {
             self.hear(leg, format!("hold audio {url}"));
         } else {
@@ -227,7 +200,7 @@ impl World {
         let from = destination.get("callerId").and_then(Value::as_str).map(str::to_owned);
         // `transferPlan.timeout` (1–600 s) bounds the wait for the operator; the fake lets it bound the ring.
         let ring = plan.get("timeout").and_then(Value::as_u64).map(|t| t.clamp(1, 600) as u32);
-        match self.dial_destination(id, &to, from.as_deref(), &twiml, true, ring) {
+        match self.dial_from_number(id, &to, from.as_deref(), &twiml, true, ring) {
             Ok(sid) => {
                 if let Some(t) = self.vapi.calls.get_mut(id).and_then(|c| c.session.transfer.as_mut()) {
                     t.leg = Some(sid);
@@ -292,10 +265,7 @@ impl World {
     /// The operator is a human: put the caller in the operator's conference.
     fn bridge_transfer(&mut self, id: &str, transfer: &Transfer) {
         let Some(leg) = self.vapi.calls.get(id).and_then(|c| c.twilio_call) else { return };
-        let room = format!("vapi-transfer-{id}");
-        let twiml = format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference beep="false" endConferenceOnExit="true">{room}</Conference></Dial></Response>"#
-        );
+        let twiml = transfer_room(id, "");
         self.set_transfer_status(id, transfer.index, "connected");
         self.mark_forwarded(id);
         if let Err(e) = self.update_leg(id, leg, &[("Twiml", &twiml)]) {
@@ -332,19 +302,12 @@ impl World {
                 let end = plan.get("endCallEnabled").and_then(Value::as_bool).unwrap_or(true);
                 let then = if end { After::EndCall(reason) } else { After::Nothing };
                 if message.is_empty() {
-                    self.after_fallback(id, then);
+                    self.after_speech(id, then);
                 } else {
                     self.say(id, message, then);
                 }
             }
             None => self.end_vapi_call(id, &reason),
-        }
-    }
-
-    fn after_fallback(&mut self, id: &str, then: After) {
-        match then {
-            After::EndCall(reason) => self.end_vapi_call(id, &reason),
-            _ => self.arm_silence(id),
         }
     }
 
@@ -513,6 +476,14 @@ impl World {
         }
         Ok(json!({}))
     }
+}
+
+/// TwiML that plays `before` (TwiML verbs), then joins the warm-transfer conference of call `id`, where
+/// the operator waits and the caller is brought in. Either side leaving ends it.
+fn transfer_room(id: &str, before: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response>{before}<Dial><Conference beep="false" endConferenceOnExit="true">vapi-transfer-{id}</Conference></Dial></Response>"#
+    )
 }
 
 /// Escapes text for an XML attribute or element.

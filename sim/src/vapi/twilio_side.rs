@@ -15,7 +15,7 @@ use crate::twilio::errors::TwilioError;
 use crate::twilio::model::CallStatus as TwilioStatus;
 use crate::twilio::wire::FormParams;
 use crate::vapi::errors::VapiError;
-use crate::vapi::model::{PhoneNumber, VapiCall};
+use crate::vapi::model::{CallStatus, PhoneNumber, VapiCall};
 use crate::world::World;
 
 /// Where the journal says Vapi's Twilio requests go: the real API's host, as the real Vapi calls it.
@@ -161,34 +161,18 @@ impl World {
     /// An outbound (non-bypass) call: Vapi asks Twilio to dial the customer with TwiML that connects
     /// the answered leg to the call's stream. Twilio's status callbacks come back to `/twilio/status`.
     pub(crate) fn place_outbound(&mut self, id: &str) {
-        let Some((account, token)) = self.call_credentials(id) else { return };
-        let call = &self.vapi.calls[id];
-        let number = &self.vapi.numbers[call.phone_number_id.as_deref().unwrap_or_default()];
-        let to = call.customer_number().unwrap_or_default().to_owned();
-        let from = number.number().to_owned();
+        let Some(to) = self.vapi.calls.get(id).and_then(|c| c.customer_number()).map(str::to_owned) else {
+            return;
+        };
         let twiml = self.stream_twiml(id);
-        let status = format!("{}/twilio/status", self.vapi.public_url);
-        let timeout = self.vapi.defaults.transfer_ring_timeout_s.to_string();
-        let params = [
-            ("To", to.as_str()),
-            ("From", from.as_str()),
-            ("Twiml", twiml.as_str()),
-            ("StatusCallback", status.as_str()),
-            ("StatusCallbackEvent", "initiated"),
-            ("StatusCallbackEvent", "ringing"),
-            ("StatusCallbackEvent", "answered"),
-            ("StatusCallbackEvent", "completed"),
-            ("Timeout", timeout.as_str()),
-        ];
-        match self.twilio_request(&account, &token, TwilioOp::CreateCall, &params) {
-            Ok(resource) => {
-                let sid = resource["sid"].as_str().and_then(|s| s.parse().ok());
+        match self.dial_from_number(id, &to, None, &twiml, false, None) {
+            Ok(sid) => {
                 if let Some(call) = self.vapi.calls.get_mut(id) {
-                    call.twilio_call = sid;
+                    call.twilio_call = Some(sid);
                 }
             }
             Err(e) => {
-                self.note(format!("vapi-call {id}: Twilio refused the call: {}", e.message));
+                self.note(format!("vapi-call {id}: Twilio refused the call: {e}"));
                 self.end_vapi_call(id, "twilio-failed-to-connect-call");
             }
         }
@@ -207,8 +191,10 @@ impl World {
             .map_err(|e| e.message)
     }
 
-    /// Dials a transfer destination from a call's number: `twiml` runs when the destination answers.
-    pub(crate) fn dial_destination(
+    /// Asks Twilio to dial `to` from the call's number (or `caller_id`), with status callbacks to
+    /// `/twilio/status`: the customer of an outbound call, or a warm transfer's destination (with
+    /// machine detection). `twiml` runs when the callee answers.
+    pub(crate) fn dial_from_number(
         &mut self,
         id: &str,
         to: &str,
@@ -226,12 +212,13 @@ impl World {
             }
         };
         let status = format!("{}/twilio/status", self.vapi.public_url);
-        let timeout = ring_timeout_s.unwrap_or(self.vapi.defaults.transfer_ring_timeout_s).to_string();
+        let timeout = ring_timeout_s.unwrap_or(self.vapi.defaults.ring_timeout_s).to_string();
         let mut params = vec![
             ("To", to),
             ("From", from.as_str()),
             ("Twiml", twiml),
             ("StatusCallback", status.as_str()),
+            ("StatusCallbackEvent", "initiated"),
             ("StatusCallbackEvent", "ringing"),
             ("StatusCallbackEvent", "answered"),
             ("StatusCallbackEvent", "completed"),
@@ -318,33 +305,12 @@ impl World {
             .body
             .clone();
         let id = self.vapi.new_id();
-        let mut call = VapiCall {
-            id: id.clone(),
-            kind: "inboundPhoneCall",
-            status: super::model::CallStatus::Ringing,
-            ended_reason: None,
-            created_at: self.now,
-            updated_at: self.now,
-            started_at: None,
-            ended_at: None,
-            name: None,
-            assistant_id: Some(assistant_id),
-            assistant,
-            inline_assistant: None,
-            overrides: None,
-            phone_number_id: Some(number.id.clone()),
-            customer: Some(json!({"number": form.get("From").unwrap_or_default()})),
-            bypass: false,
-            provider_details: None,
-            twilio_call: form.get("CallSid").and_then(|s| s.parse().ok()),
-            account_sid: Some(number.account_sid().to_owned()),
-            stream: None,
-            destination: None,
-            artifact: Default::default(),
-            variables: Default::default(),
-            session: Default::default(),
-        };
-        self.standard_variables(&mut call, &number);
+        let customer = json!({"number": form.get("From").unwrap_or_default()});
+        let mut call =
+            VapiCall::new(id.clone(), "inboundPhoneCall", CallStatus::Ringing, self.now, &number, customer);
+        call.assistant_id = Some(assistant_id);
+        call.assistant = assistant;
+        call.twilio_call = form.get("CallSid").and_then(|s| s.parse().ok());
         self.vapi.calls.insert(id.clone(), call);
         self.transition(
             crate::journal::Entity::VapiCall(id.clone()),
@@ -364,7 +330,7 @@ impl World {
         };
         if let Some(id) = self.vapi.calls.values().find(|c| c.twilio_call == Some(sid)).map(|c| c.id.clone())
         {
-            self.customer_leg_status(&id, status, form.get("AnsweredBy"));
+            self.customer_leg_status(&id, status);
         } else if let Some(id) =
             self.vapi.calls.values().find(|c| c.session.transfer_leg() == Some(sid)).map(|c| c.id.clone())
         {
@@ -383,15 +349,15 @@ impl World {
     }
 
     /// The customer's leg of an outbound call moved on.
-    fn customer_leg_status(&mut self, id: &str, status: TwilioStatus, _answered_by: Option<&str>) {
+    fn customer_leg_status(&mut self, id: &str, status: TwilioStatus) {
         let Some(call) = self.vapi.calls.get(id) else { return };
         if call.is_ended() {
             return;
         }
         let connected = call.stream.is_some();
         match status {
-            TwilioStatus::Ringing if call.status == super::model::CallStatus::Queued => {
-                self.set_vapi_status(id, super::model::CallStatus::Ringing, "Twilio: ringing");
+            TwilioStatus::Ringing if call.status == CallStatus::Queued => {
+                self.set_vapi_status(id, CallStatus::Ringing, "Twilio: ringing");
             }
             TwilioStatus::Busy => self.end_vapi_call(id, "customer-busy"),
             TwilioStatus::NoAnswer => self.end_vapi_call(id, "customer-did-not-answer"),
