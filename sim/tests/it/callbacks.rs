@@ -36,9 +36,8 @@ async fn rig(phones: &[(&str, &str)]) -> Rig {
         }],
         ..WorldConfig::default()
     };
-    for (number, behaviour) in phones {
-        let b = toml::from_str::<toml::Table>(&format!("b = {behaviour}")).expect("behaviour toml");
-        config.phones.insert((*number).into(), b["b"].clone().try_into().expect("behaviour"));
+    for (number, table) in phones {
+        config.phones.insert((*number).into(), crate::support::behaviour(table));
     }
     let (base, sim) = crate::support::serve_over_http(World::new(config).expect("world"), SCALE).await;
     let hooks = MockServer::start().await;

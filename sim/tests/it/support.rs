@@ -31,11 +31,16 @@ pub fn world(phones: &[(&str, &str)]) -> World {
         }],
         ..WorldConfig::default()
     };
-    for (number, behaviour) in phones {
-        let b = toml::from_str::<toml::Table>(&format!("b = {behaviour}")).expect("behaviour toml");
-        config.phones.insert((*number).into(), b["b"].clone().try_into().expect("behaviour"));
+    for (number, table) in phones {
+        config.phones.insert((*number).into(), behaviour(table));
     }
     World::new(config).expect("valid world")
+}
+
+/// A phone behaviour from its TOML inline table, e.g. `{ answer = "busy" }`.
+pub fn behaviour(toml_table: &str) -> ringback_sim::phone::Behaviour {
+    let b = toml::from_str::<toml::Table>(&format!("b = {toml_table}")).expect("behaviour toml");
+    b["b"].clone().try_into().expect("behaviour")
 }
 
 /// Starts a virtual-time sim whose webhooks go to `target` at `orchestrator.test`.

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::routing::post;
 use ringback_sim::ids::CallSid;
 use ringback_sim::runtime::SharedSim;
+use ringback_sim::vapi::model::TRANSFER_MODES;
 use ringback_sim::world::{World, WorldConfig};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -19,8 +20,8 @@ pub const ASSISTANT: &str = "0b1c5a34-7f31-4c6e-9d4e-1a2b3c4d5e6f";
 pub const PHONE: &str = "5d0c9a1e-2b3f-4a5b-8c7d-6e5f4a3b2c1d";
 pub const KEY: &str = ringback_sim::vapi::DEFAULT_API_KEY;
 
-/// How the test orchestrator answers a `tool-calls` message.
-pub type ToolAnswer = fn(&Value) -> Value;
+/// How the test orchestrator answers a server message (`{}` when it has no answer).
+pub type Answer = fn(&Value) -> Value;
 
 /// What the test orchestrator saw and how it answers.
 #[derive(Clone, Default)]
@@ -28,7 +29,7 @@ pub struct Orchestrator {
     pub sim: Arc<OnceLock<SharedSim>>,
     pub messages: Arc<Mutex<Vec<Value>>>,
     /// The answer to `tool-calls`, given the message.
-    pub tool_answer: Arc<Mutex<Option<ToolAnswer>>>,
+    pub answer: Arc<Mutex<Option<Answer>>>,
     /// Seconds the orchestrator takes to answer `tool-calls`.
     pub tool_delay_s: Arc<Mutex<u64>>,
 }
@@ -140,11 +141,8 @@ fn router(orchestrator: Orchestrator) -> Router {
                     let delay = *o.tool_delay_s.lock().unwrap();
                     tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
                 }
-                let answer = match (message["message"]["type"].as_str(), *o.tool_answer.lock().unwrap()) {
-                    (Some("tool-calls"), Some(answer)) => answer(&message),
-                    _ => json!({}),
-                };
-                axum::Json(answer)
+                let answer = *o.answer.lock().unwrap();
+                axum::Json(answer.map_or(json!({}), |answer| answer(&message)))
             }),
         )
         .route("/number-status", post(|| async { "" }))
@@ -154,13 +152,18 @@ fn router(orchestrator: Orchestrator) -> Router {
 /// A world with the support account and number, an assistant with a server at the test orchestrator,
 /// the number imported into Vapi, and `script` (TOML turns) for the assistant.
 pub fn world(assistant: Value, script: &str, phones: &[(&str, &str)]) -> World {
+    world_at("http://orchestrator.test/voice", assistant, script, phones)
+}
+
+/// The same, with the number's voice URL at `voice_url`.
+fn world_at(voice_url: &str, assistant: Value, script: &str, phones: &[(&str, &str)]) -> World {
     let mut config: WorldConfig = toml::from_str(&format!(
         r#"
         seed = 7
         [[accounts]]
         sid = "{ACCOUNT}"
         auth_token = "{TOKEN}"
-        numbers = [{{ phone_number = "{NUMBER}", voice_url = "http://orchestrator.test/voice", status_callback = "http://orchestrator.test/number-status" }}]
+        numbers = [{{ phone_number = "{NUMBER}", voice_url = "{voice_url}", status_callback = "http://orchestrator.test/number-status" }}]
         [[vapi.scripts]]
         assistant = "{ASSISTANT}"
         {script}
@@ -171,11 +174,11 @@ pub fn world(assistant: Value, script: &str, phones: &[(&str, &str)]) -> World {
     assistant["id"] = json!(ASSISTANT);
     config.vapi.assistants.push(assistant);
     config.vapi.phone_numbers.push(json!({
-        "id": PHONE, "provider": "twilio", "number": NUMBER, "twilioAccountSid": ACCOUNT.to_string(), "twilioAuthToken": TOKEN,
+        "id": PHONE, "provider": "twilio", "number": NUMBER, "twilioAccountSid": ACCOUNT.to_string(),
+        "twilioAuthToken": TOKEN, "assistantId": ASSISTANT,
     }));
     for (number, behaviour) in phones {
-        let b = toml::from_str::<toml::Table>(&format!("b = {behaviour}")).expect("behaviour toml");
-        config.phones.insert((*number).into(), b["b"].clone().try_into().expect("behaviour"));
+        config.phones.insert((*number).into(), support::behaviour(behaviour));
     }
     World::new(config).expect("valid world")
 }
@@ -197,6 +200,9 @@ pub fn say_at(sim: &SharedSim, leg: CallSid, at: u64, text: &'static str) {
 }
 
 fn lookup_answer(message: &Value) -> Value {
+    if message["message"]["type"] != "tool-calls" {
+        return json!({});
+    }
     let id = &message["message"]["toolCallList"][0]["id"];
     json!({"results": [{"toolCallId": id, "name": "lookup_order", "result": "has shipped"}]})
 }
@@ -218,7 +224,7 @@ async fn a_bypass_call_greets_hears_calls_a_tool_and_ends_when_twilio_redirects_
         after_tools = "Your order {{result}}."
     "#;
     let (sim, orchestrator) = start(world(assistant, script, &[]));
-    *orchestrator.tool_answer.lock().unwrap() = Some(lookup_answer);
+    *orchestrator.answer.lock().unwrap() = Some(lookup_answer);
     let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
     say_at(&sim, leg, 5, "Where is my order?");
     let redirect = {
@@ -273,7 +279,7 @@ async fn a_bypass_call_greets_hears_calls_a_tool_and_ends_when_twilio_redirects_
     let world = sim.world();
     let call = world.vapi_calls().next().expect("one vapi call");
     assert_eq!(call.ended_reason.as_deref(), Some("customer-ended-call"));
-    assert!(timeline.contains("hears Goodbye") || timeline.contains("Goodbye"), "{timeline}");
+    assert!(timeline.contains(&format!("call {leg} hears say \"Goodbye\"")), "{timeline}");
     let secret = world.journal().entries().iter().any(|e| format!("{e:?}").contains("x-vapi-secret"));
     assert!(secret, "server messages carry x-vapi-secret");
 }
@@ -283,24 +289,7 @@ const SPECIALIST: &str = "+15550000200";
 /// A Vapi-owned number (voice URL at the fake Vapi) whose assistant transfers with `mode` when the
 /// caller asks for a specialist.
 fn native_world(mode: &str, end_call: bool, specialist: &str) -> World {
-    let mut config: WorldConfig = toml::from_str(&format!(
-        r#"
-        seed = 7
-        [[accounts]]
-        sid = "{ACCOUNT}"
-        auth_token = "{TOKEN}"
-        numbers = [{{ phone_number = "{NUMBER}", voice_url = "https://api.vapi.ai/twilio/inbound_call" }}]
-        [phones]
-        "{SPECIALIST}" = {specialist}
-        [[vapi.scripts]]
-        [[vapi.scripts.turns]]
-        user = "specialist"
-        tool_calls = [{{ name = "transfer_to_specialist", arguments = {{ destination = "{SPECIALIST}" }} }}]
-        "#
-    ))
-    .expect("world toml");
-    config.vapi.assistants.push(json!({
-        "id": ASSISTANT,
+    let assistant = json!({
         "name": "front-desk",
         "firstMessage": "Hello, how can I help?",
         "server": {"url": "http://orchestrator.test/vapi"},
@@ -314,12 +303,15 @@ fn native_world(mode: &str, end_call: bool, specialist: &str) -> World {
                                  "fallbackPlan": {"message": "Sorry, nobody is available.", "endCallEnabled": end_call}},
             }],
         }]},
-    }));
-    config.vapi.phone_numbers.push(json!({
-        "id": PHONE, "provider": "twilio", "number": NUMBER, "twilioAccountSid": ACCOUNT.to_string(),
-        "twilioAuthToken": TOKEN, "assistantId": ASSISTANT,
-    }));
-    World::new(config).expect("valid world")
+    });
+    let script = format!(
+        r#"
+        [[vapi.scripts.turns]]
+        user = "specialist"
+        tool_calls = [{{ name = "transfer_to_specialist", arguments = {{ destination = "{SPECIALIST}" }} }}]
+        "#
+    );
+    world_at("https://api.vapi.ai/twilio/inbound_call", assistant, &script, &[(SPECIALIST, specialist)])
 }
 
 /// Runs a caller who asks for a specialist and stays on the line; returns the Vapi call's endedReason,
@@ -373,15 +365,9 @@ async fn every_warm_mode_bridges_a_human_and_falls_back_on_busy_no_answer_and_vo
             "silence-timed-out",
         ),
     ];
-    let modes = [
-        "warm-transfer-say-message",
-        "warm-transfer-say-summary",
-        "warm-transfer-twiml",
-        "warm-transfer-wait-for-operator-to-speak-first-and-then-say-message",
-        "warm-transfer-wait-for-operator-to-speak-first-and-then-say-summary",
-        "warm-transfer-experimental",
-    ];
-    for (mode, (specialist, status, ended)) in modes.into_iter().flat_map(|m| cases.map(|c| (m, c))) {
+    let modes = TRANSFER_MODES.iter().filter(|m| m.starts_with("warm-"));
+    assert_eq!(modes.clone().count(), 6);
+    for (mode, (specialist, status, ended)) in modes.flat_map(|m| cases.map(|c| (*m, c))) {
         let (reason, transfers, timeline, orchestrator) = native_transfer(mode, false, specialist).await;
         assert_eq!(transfers[0]["mode"], mode);
         assert_eq!(transfers[0]["status"], status, "{specialist}\n{timeline}");
@@ -440,7 +426,7 @@ async fn slow_tool(delay_s: u64) -> (Orchestrator, Value) {
         end_call = true
     "#;
     let (sim, orchestrator) = start(world(assistant, script, &[]));
-    *orchestrator.tool_answer.lock().unwrap() = Some(lookup_answer);
+    *orchestrator.answer.lock().unwrap() = Some(lookup_answer);
     *orchestrator.tool_delay_s.lock().unwrap() = delay_s;
     let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
     say_at(&sim, leg, 3, "Where is my order?");
@@ -470,4 +456,67 @@ async fn a_slow_tool_server_gets_a_hang_message_and_a_timed_out_one_a_failed_res
         .filter(|m| m["role"] == "tool_call_result")
         .collect();
     assert_eq!(results[0]["result"], "No result returned.", "past server.timeoutSeconds (20 s)");
+}
+
+/// A Vapi-owned number whose assistant has a `transferCall` tool without destinations, with
+/// `server_messages` subscribed; the caller asks for a specialist at 5 s.
+async fn server_decides(server_messages: Value, answer: Answer) -> (Orchestrator, String, String) {
+    let assistant = json!({
+        "firstMessage": "Hello.",
+        "server": {"url": "http://orchestrator.test/vapi"},
+        "serverMessages": server_messages,
+        "model": {"provider": "openai", "model": "gpt-4o", "tools": [{"type": "transferCall"}]},
+    });
+    let script = r#"
+        [[vapi.scripts.turns]]
+        user = "specialist"
+        tool_calls = [{ name = "transferCall" }]
+    "#;
+    let world = world_at(
+        "https://api.vapi.ai/twilio/inbound_call",
+        assistant,
+        script,
+        &[(SPECIALIST, r#"{ answer = "hang-up", after_s = 3, talk_s = 30 }"#)],
+    );
+    let (sim, orchestrator) = start(world);
+    *orchestrator.answer.lock().unwrap() = Some(answer);
+    let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    say_at(&sim, leg, 5, "A specialist, please");
+    support::settle(&sim).await;
+    orchestrator.assert_messages_valid();
+    let timeline = sim.world().journal().timeline();
+    let reason = sim.world().vapi_calls().next().and_then(|c| c.ended_reason.clone()).unwrap_or_default();
+    (orchestrator, reason, timeline)
+}
+
+fn destination_answer(message: &Value) -> Value {
+    if message["message"]["type"] != "transfer-destination-request" {
+        return json!({});
+    }
+    let answer = json!({"destination": {"type": "number", "number": SPECIALIST}});
+    crate::vapi_spec::validate_server_message_response("transfer-destination-request", &answer)
+        .expect("the test's answer is what the spec expects");
+    answer
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transfer_tool_without_destinations_asks_the_server_and_transfers_where_it_says() {
+    let (orchestrator, reason, timeline) =
+        server_decides(json!(["transfer-destination-request", "end-of-call-report"]), destination_answer)
+            .await;
+    assert_eq!(orchestrator.types(), ["transfer-destination-request", "end-of-call-report"], "{timeline}");
+    assert_eq!(reason, "assistant-forwarded-call", "{timeline}");
+    assert!(timeline.contains("(<Dial> from"), "the caller's leg dials what the server named:\n{timeline}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_phone_call_control_vapi_only_tells_the_server_and_keeps_the_call() {
+    let (orchestrator, reason, timeline) =
+        server_decides(json!(["phone-call-control", "end-of-call-report"]), |_| json!({})).await;
+    assert_eq!(orchestrator.types(), ["phone-call-control", "end-of-call-report"], "{timeline}");
+    let control = &orchestrator.of_type("phone-call-control")[0]["message"];
+    assert_eq!(control["request"], "forward");
+    assert!(control.get("destination").is_none(), "no destination is known: none is sent, not null");
+    assert_eq!(reason, "silence-timed-out", "Vapi did not transfer:\n{timeline}");
+    assert!(!timeline.contains("(<Dial> from"), "{timeline}");
 }
