@@ -252,14 +252,14 @@ impl World {
         for (i, assistant) in config.assistants.iter().enumerate() {
             let mut body =
                 assistant.as_object().cloned().ok_or(format!("vapi.assistants[{i}]: expected a table"))?;
-            let id = body.shift_remove("id").and_then(|v| v.as_str().map(str::to_owned));
+            let id = world_file_id(&mut body, &format!("vapi.assistants[{i}]"))?;
             self.create_assistant_with_id(body, id)
                 .map_err(|e| format!("vapi.assistants[{i}]: {}", e.message))?;
         }
         for (i, number) in config.phone_numbers.iter().enumerate() {
             let mut body =
                 number.as_object().cloned().ok_or(format!("vapi.phone_numbers[{i}]: expected a table"))?;
-            let id = body.shift_remove("id").and_then(|v| v.as_str().map(str::to_owned));
+            let id = world_file_id(&mut body, &format!("vapi.phone_numbers[{i}]"))?;
             self.import_number_with_id(body, id, false)
                 .map_err(|e| format!("vapi.phone_numbers[{i}]: {}", e.message))?;
         }
@@ -297,6 +297,17 @@ impl World {
                 }
             }
         }
+    }
+}
+
+/// The optional `id` of a world file's resource: a UUID, as the API's paths require, or none.
+fn world_file_id(body: &mut Map<String, Value>, at: &str) -> Result<Option<String>, String> {
+    match body.shift_remove("id") {
+        None => Ok(None),
+        Some(Value::String(id)) if uuid::Uuid::try_parse(&id).is_ok() => Ok(Some(id)),
+        Some(other) => Err(format!(
+            "{at}.id: expected a UUID such as \"0b1c5a34-7f31-4c6e-9d4e-1a2b3c4d5e6f\", got {other}"
+        )),
     }
 }
 

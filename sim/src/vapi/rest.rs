@@ -39,6 +39,24 @@ pub fn router(sim: SharedSim) -> Router {
 
 type Reply = Result<Response, VapiError>;
 
+/// A resource id from the path: every `{id}` of the spec is `format: uuid`, and Vapi (NestJS's
+/// `ParseUUIDPipe`) answers 400 before any lookup when it is not one.
+struct Id(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Id {
+    type Rejection = VapiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, VapiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| VapiError::bad_request(e.body_text()))?;
+        match uuid::Uuid::try_parse(&id) {
+            Ok(_) => Ok(Id(id)),
+            Err(_) => Err(VapiError::bad_request("Validation failed (uuid is expected)")),
+        }
+    }
+}
+
 /// Checks the bearer key, then runs `f` on the world.
 fn authed<T>(
     sim: &SharedSim,
@@ -88,20 +106,15 @@ async fn list_calls(State(sim): State<SharedSim>, headers: HeaderMap, RawQuery(q
     authed(&sim, &headers, |w| w.list_vapi_calls(&query(q)?)).map(ok)
 }
 
-async fn get_call(State(sim): State<SharedSim>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
+async fn get_call(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap) -> Reply {
     authed(&sim, &headers, |w| w.get_vapi_call(&id)).map(ok)
 }
 
-async fn update_call(
-    State(sim): State<SharedSim>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
+async fn update_call(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap, body: Bytes) -> Reply {
     authed(&sim, &headers, |w| w.update_vapi_call(&id, json(&body)?)).map(ok)
 }
 
-async fn delete_call(State(sim): State<SharedSim>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
+async fn delete_call(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap) -> Reply {
     authed(&sim, &headers, |w| w.delete_vapi_call(&id)).map(ok)
 }
 
@@ -113,20 +126,20 @@ async fn list_assistants(State(sim): State<SharedSim>, headers: HeaderMap, RawQu
     authed(&sim, &headers, |w| w.list_assistants(&query(q)?)).map(ok)
 }
 
-async fn get_assistant(State(sim): State<SharedSim>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
+async fn get_assistant(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap) -> Reply {
     authed(&sim, &headers, |w| w.get_assistant(&id)).map(ok)
 }
 
 async fn update_assistant(
     State(sim): State<SharedSim>,
-    Path(id): Path<String>,
+    Id(id): Id,
     headers: HeaderMap,
     body: Bytes,
 ) -> Reply {
     authed(&sim, &headers, |w| w.update_assistant(&id, json(&body)?)).map(ok)
 }
 
-async fn delete_assistant(State(sim): State<SharedSim>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
+async fn delete_assistant(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap) -> Reply {
     authed(&sim, &headers, |w| w.delete_assistant(&id)).map(ok)
 }
 
@@ -138,16 +151,11 @@ async fn list_numbers(State(sim): State<SharedSim>, headers: HeaderMap, RawQuery
     authed(&sim, &headers, |w| w.list_numbers_vapi(&query(q)?)).map(ok)
 }
 
-async fn get_number(State(sim): State<SharedSim>, Path(id): Path<String>, headers: HeaderMap) -> Reply {
+async fn get_number(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap) -> Reply {
     authed(&sim, &headers, |w| w.get_number(&id)).map(ok)
 }
 
-async fn update_number(
-    State(sim): State<SharedSim>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
+async fn update_number(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap, body: Bytes) -> Reply {
     authed(&sim, &headers, |w| w.update_number_vapi(&id, json(&body)?)).map(ok)
 }
 
@@ -166,12 +174,7 @@ async fn twilio_status() -> StatusCode {
 
 /// `monitor.controlUrl`. Unauthenticated unless the assistant's `monitorPlan` turns
 /// `controlAuthenticationEnabled` on, as the spec's `MonitorPlan` says.
-async fn control(
-    State(sim): State<SharedSim>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Reply {
+async fn control(State(sim): State<SharedSim>, Id(id): Id, headers: HeaderMap, body: Bytes) -> Reply {
     let needs_key = sim.with(|w| {
         w.vapi_call(&id).is_some_and(|c| {
             c.assistant.get("monitorPlan").and_then(|p| p.get("controlAuthenticationEnabled"))

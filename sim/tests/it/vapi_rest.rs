@@ -95,6 +95,20 @@ async fn errors_have_vapis_status_codes_and_nestjs_bodies() {
             json!("Call not found"),
         ),
         (
+            "GET",
+            "/assistant/front-desk".to_owned(),
+            Value::Null,
+            400,
+            json!("Validation failed (uuid is expected)"),
+        ),
+        (
+            "PATCH",
+            "/phone-number/15550000100".to_owned(),
+            json!({}),
+            400,
+            json!("Validation failed (uuid is expected)"),
+        ),
+        (
             "POST",
             "/call".to_owned(),
             json!({"metadata": {}}),
@@ -149,4 +163,12 @@ async fn a_bypass_call_that_twilio_never_connects_ends_with_its_reason() {
     let (_, call) = vapi(&sim, "GET", &format!("/call/{}", call["id"].as_str().unwrap()), Value::Null).await;
     assert_eq!(call["status"], "ended");
     assert_eq!(call["endedReason"], "phone-call-provider-bypass-enabled-but-no-call-received");
+}
+
+#[test]
+fn a_world_file_id_that_is_not_a_uuid_is_refused_with_where_it_is() {
+    let mut config = ringback_sim::world::WorldConfig::default();
+    config.vapi.assistants.push(json!({"id": "front-desk", "name": "front-desk"}));
+    let err = ringback_sim::world::World::new(config).expect_err("not a uuid");
+    assert!(err.starts_with("vapi.assistants[0].id: expected a UUID"), "{err}");
 }
