@@ -408,10 +408,14 @@ impl World {
     }
 }
 
+/// `i64::gt` and friends.
+type Compare = fn(&i64, &i64) -> bool;
+
 /// The paging and date filters every list route takes.
 struct Filter {
     limit: usize,
-    bounds: Vec<(bool, &'static str, i64)>,
+    /// (on `createdAt` rather than `updatedAt`, the comparison, the bound in Unix milliseconds).
+    bounds: Vec<(bool, Compare, i64)>,
     epoch: crate::time::Epoch,
 }
 
@@ -430,11 +434,11 @@ impl Filter {
                 },
                 name if name.starts_with("createdAt") || name.starts_with("updatedAt") => {
                     let (created, op) = name.split_at(9);
-                    let op = match op {
-                        "Gt" => "gt",
-                        "Lt" => "lt",
-                        "Ge" => "ge",
-                        "Le" => "le",
+                    let op: Compare = match op {
+                        "Gt" => i64::gt,
+                        "Lt" => i64::lt,
+                        "Ge" => i64::ge,
+                        "Le" => i64::le,
                         _ => continue,
                     };
                     match time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339) {
@@ -454,13 +458,7 @@ impl Filter {
 
     fn keeps(&self, created: SimInstant, updated: SimInstant) -> bool {
         self.bounds.iter().all(|&(on_created, op, bound)| {
-            let at = self.epoch.unix_millis(if on_created { created } else { updated });
-            match op {
-                "gt" => at > bound,
-                "lt" => at < bound,
-                "ge" => at >= bound,
-                _ => at <= bound,
-            }
+            op(&self.epoch.unix_millis(if on_created { created } else { updated }), &bound)
         })
     }
 }

@@ -172,3 +172,19 @@ fn a_world_file_id_that_is_not_a_uuid_is_refused_with_where_it_is() {
     let err = ringback_sim::world::World::new(config).expect_err("not a uuid");
     assert!(err.starts_with("vapi.assistants[0].id: expected a UUID"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn lists_filter_by_creation_date() {
+    let (sim, _) = start(world(json!({"name": "front-desk"}), "", &[]));
+    let created = |query: &'static str| {
+        let sim = sim.clone();
+        async move { vapi(&sim, "GET", &format!("/assistant?{query}"), Value::Null).await }
+    };
+    // The world's assistant was created at the epoch, 2026-01-01T00:00:00Z.
+    assert_eq!(created("createdAtLe=2026-01-01T00:00:00Z").await.1.as_array().map(Vec::len), Some(1));
+    assert_eq!(created("createdAtGt=2026-01-01T00:00:00Z").await.1, json!([]));
+    assert_eq!(created("createdAtGe=2025-12-31T23:59:59.999Z").await.1.as_array().map(Vec::len), Some(1));
+    let (status, body) = created("createdAtLt=yesterday").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["message"], json!(["createdAtLt must be a valid ISO 8601 date string"]));
+}
