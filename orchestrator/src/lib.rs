@@ -2,4 +2,9 @@
 //! transfers callers to human specialists, returning them to the assistant whenever a transfer fails.
 //!
 //! **Architecture Invariant:** this crate knows nothing about the simulator; it talks to Twilio and Vapi
-//! only through their public HTTP APIs. It is built in issue #4; until then the crate holds only this map.
+//! only through their public HTTP APIs.
+
+pub mod http;
+pub mod store;
+pub mod twilio;
+pub mod vapi;

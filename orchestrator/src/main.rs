@@ -1,0 +1,3 @@
+//! `ringback-orchestrator`: the reference orchestrator as a service.
+
+fn main() {}
