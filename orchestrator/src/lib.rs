@@ -5,6 +5,7 @@
 //! only through their public HTTP APIs.
 
 pub mod http;
+pub mod machine;
 pub mod store;
 pub mod twilio;
 pub mod vapi;
