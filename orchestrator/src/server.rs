@@ -1,0 +1,872 @@
+//! The shell around [`crate::machine`]: webhooks in, API calls out, state in the store.
+//!
+//! Every webhook is authenticated first (Twilio's `X-Twilio-Signature` against the public URL, Vapi's
+//! secret or HMAC), then becomes an [`Event`] for one caller. Under one lock the caller's state is
+//! loaded, stepped and saved, so events for a caller never interleave; the webhook is answered from the
+//! step's [`Reply`]; its [`Action`]s run after the lock is released, and their outcomes come back as
+//! events. Only Twilio's voice webhook (and a hold's Dial action) waits for an action, because its
+//! answer is the new assistant session's TwiML.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio::sync::{Mutex, Notify, OnceCell};
+
+use crate::config::Config;
+use crate::http::HttpClient;
+use crate::machine::{Action, AnsweredBy, Call, Decision, Event, LegStatus, Line, Outcome, Phase, Reply, Resume};
+use crate::store::{Store, StoreError, Write};
+use crate::twilio::{TwilioClient, is_valid_signature};
+use crate::vapi::{VapiAuth, VapiClient};
+use crate::twiml;
+
+/// The most a webhook body may be.
+const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Extra time after a specialist's ring timeout before the orchestrator asks Twilio about a leg whose
+/// final status callback never came.
+const WATCHDOG_GRACE_S: u64 = 15;
+
+/// The orchestrator: configuration, API clients and state. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    twilio: TwilioClient,
+    vapi: VapiClient,
+    vapi_auth: VapiAuth,
+    store: Arc<dyn Store>,
+    /// Serializes load → step → save. A step takes microseconds; no I/O but the store happens under it.
+    lock: Mutex<()>,
+    /// Actions under way, for graceful shutdown and for tests that wait until nothing is left to do.
+    busy: AtomicUsize,
+    idle: Notify,
+    /// The assistant's model, fetched once, so a resumed session can be given extra model messages.
+    model: OnceCell<Option<Value>>,
+}
+
+/// Why an event could not be handled.
+#[derive(Debug, thiserror::Error)]
+enum HandleError {
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    #[error("stored state for {caller} is unreadable: {error}")]
+    Corrupt { caller: String, error: serde_json::Error },
+}
+
+impl Orchestrator {
+    /// An orchestrator that reaches Twilio and Vapi through `http` and keeps state in `store`.
+    pub fn new(config: Config, http: Arc<dyn HttpClient>, store: Arc<dyn Store>) -> Orchestrator {
+        let twilio = TwilioClient::new(
+            http.clone(),
+            &config.twilio_api_url,
+            config.twilio_account_sid.clone(),
+            config.twilio_auth_token.clone(),
+        );
+        let vapi = VapiClient::new(http, &config.vapi_api_url, config.vapi_api_key.clone());
+        let vapi_auth = VapiAuth {
+            secret: config.vapi_webhook_secret.clone(),
+            hmac_secret: config.vapi_webhook_hmac_secret.clone(),
+            hmac_tolerance_s: config.vapi_webhook_tolerance_s,
+        };
+        Orchestrator {
+            inner: Arc::new(Inner {
+                config,
+                twilio,
+                vapi,
+                vapi_auth,
+                store,
+                lock: Mutex::new(()),
+                busy: AtomicUsize::new(0),
+                idle: Notify::new(),
+                model: OnceCell::new(),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The HTTP routes: Twilio's webhooks under `/twilio/`, Vapi's server URL at `/vapi/webhook`, and
+    /// `/healthz`.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/twilio/voice", post(voice))
+            .route("/twilio/caller-status", post(caller_status))
+            .route("/twilio/hold", post(hold_music).get(hold_music))
+            .route("/twilio/hold-ended", post(hold_ended))
+            .route("/twilio/specialist", post(specialist))
+            .route("/twilio/specialist-status", post(specialist_status))
+            .route("/vapi/webhook", post(vapi_webhook))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(self.clone())
+    }
+
+    /// Takes up what was in flight when the service last stopped: every stored call that has not ended
+    /// is stepped with [`Event::Restarted`], and legs whose callbacks may have been missed are looked up.
+    pub async fn recover(&self) -> Result<usize, StoreError> {
+        let calls = self.inner.store.scan("call/")?;
+        let mut resumed = 0;
+        for (_, bytes) in calls {
+            let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { continue };
+            if call.phase == Phase::Ended {
+                continue;
+            }
+            resumed += 1;
+            self.dispatch(&call.caller, Event::Restarted).await;
+            if matches!(call.phase, Phase::Holding | Phase::Bridged) {
+                self.spawn_check(call.caller.clone(), Duration::ZERO);
+            }
+        }
+        Ok(resumed)
+    }
+
+    /// Resolves once no action is under way.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.inner.idle.notified();
+            if self.inner.busy.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Loads the caller's state, steps it and saves it, under the lock. `None` when the caller is
+    /// unknown and the event cannot start a conversation.
+    async fn apply(&self, caller: &str, event: Event) -> Result<Option<(Decision, Call)>, HandleError> {
+        let _guard = self.inner.lock.lock().await;
+        let store = &self.inner.store;
+        let key = format!("call/{caller}");
+        let mut call = match store.get(&key)? {
+            Some(bytes) => serde_json::from_slice::<Call>(&bytes)
+                .map_err(|error| HandleError::Corrupt { caller: caller.to_owned(), error })?,
+            None => match &event {
+                Event::Incoming { from, to } => Call::new(caller, from.clone(), to.clone()),
+                _ => return Ok(None),
+            },
+        };
+        let (phase, session) = (call.phase, call.session.clone());
+        let decision = call.step(event);
+        if call.phase == phase && call.session == session && decision.actions.is_empty() {
+            // Nothing changed but possibly the bounded memories (seen keys, answers): still saved.
+        }
+        let mut batch = vec![Write::Put(key, serde_json::to_vec(&call).expect("state serializes"))];
+        if let Some(id) = call.session.as_ref().filter(|id| session.as_ref() != Some(*id)) {
+            batch.push(Write::Put(format!("session/{id}"), caller.as_bytes().to_vec()));
+        }
+        if call.phase == Phase::Ended && phase != Phase::Ended {
+            self.retire(&call, &mut batch)?;
+        }
+        store.apply(batch)?;
+        Ok(Some((decision, call)))
+    }
+
+    /// Queues a finished call for forgetting, and forgets the oldest beyond the bound.
+    fn retire(&self, call: &Call, batch: &mut Vec<Write>) -> Result<(), StoreError> {
+        let store = &self.inner.store;
+        let finished = store.scan("ended/")?;
+        let next = finished.last().and_then(|(k, _)| k["ended/".len()..].parse::<u64>().ok()).map_or(0, |n| n + 1);
+        batch.push(Write::Put(format!("ended/{next:020}"), call.caller.as_bytes().to_vec()));
+        let excess = (finished.len() + 1).saturating_sub(self.inner.config.max_finished_calls);
+        for (key, caller) in finished.into_iter().take(excess) {
+            let caller = String::from_utf8_lossy(&caller).into_owned();
+            if let Some(bytes) = store.get(&format!("call/{caller}"))? {
+                if let Ok(old) = serde_json::from_slice::<Call>(&bytes) {
+                    for id in old.session.iter().chain(old.transfers.iter().map(|t| &t.session)) {
+                        batch.push(Write::Delete(format!("session/{id}")));
+                    }
+                }
+            }
+            batch.push(Write::Delete(format!("call/{caller}")));
+            batch.push(Write::Delete(key));
+        }
+        Ok(())
+    }
+
+    /// Steps the caller with `event`, starts its actions in the background, and returns the reply.
+    async fn dispatch(&self, caller: &str, event: Event) -> Option<Reply> {
+        let (decision, call) = self.apply_logged(caller, event).await?;
+        self.spawn_actions(call, decision.actions);
+        decision.reply
+    }
+
+    async fn apply_logged(&self, caller: &str, event: Event) -> Option<(Decision, Call)> {
+        let kind = event_name(&event);
+        match self.apply(caller, event).await {
+            Ok(Some((decision, call))) => {
+                tracing::debug!(caller, event = kind, phase = ?call.phase, actions = decision.actions.len(), "stepped");
+                Some((decision, call))
+            }
+            Ok(None) => {
+                tracing::info!(caller, event = kind, "event for an unknown call ignored");
+                None
+            }
+            Err(e) => {
+                tracing::error!(caller, event = kind, error = %e, "event not handled");
+                None
+            }
+        }
+    }
+
+    fn spawn_actions(&self, call: Call, actions: Vec<Action>) {
+        if actions.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        let guard = Busy::new(&self.inner);
+        tokio::spawn(async move {
+            let _guard = guard;
+            this.run(call, actions.into()).await;
+        });
+    }
+
+    /// Performs actions in order; each outcome is stepped, and what that decides is performed too.
+    async fn run(&self, mut call: Call, mut actions: VecDeque<Action>) {
+        while let Some(action) = actions.pop_front() {
+            let Some(event) = self.perform(&call, action).await else { continue };
+            if let Some((decision, next)) = self.apply_logged(&call.caller, event).await {
+                actions.extend(decision.actions);
+                call = next;
+            }
+        }
+    }
+
+    /// Performs one action; its outcome, if the machine needs to know it.
+    async fn perform(&self, call: &Call, action: Action) -> Option<Event> {
+        let inner = &self.inner;
+        let caller = call.caller.as_str();
+        match action {
+            Action::CreateSession { resume } => {
+                let body = self.session_body(call, resume.as_ref()).await;
+                Some(match inner.vapi.create_call(&body).await {
+                    Ok(created) => match created.twiml {
+                        Some(twiml) => Event::SessionCreated { id: created.id, twiml },
+                        None => Event::SessionFailed { error: "Vapi returned no phoneCallProviderDetails.twiml".into() },
+                    },
+                    Err(e) => {
+                        tracing::warn!(caller, error = %e, "creating the assistant session failed");
+                        Event::SessionFailed { error: e.to_string() }
+                    }
+                })
+            }
+            Action::RedirectCaller { twiml } => {
+                let params = [("Twiml", twiml)];
+                Some(match inner.twilio.update_call(caller, &params).await {
+                    Ok(_) => Event::Redirected,
+                    Err(e) if e.call_is_over() => Event::CallerGone,
+                    Err(e) => {
+                        tracing::warn!(caller, error = %e, "redirecting the caller to the assistant failed");
+                        Event::RedirectFailed { error: e.to_string() }
+                    }
+                })
+            }
+            Action::Hold { transfer, conference } => {
+                let public = &inner.config.public_url;
+                let action = format!("{public}/twilio/hold-ended?caller={caller}&transfer={transfer}");
+                let params = [
+                    ("Twiml", twiml::hold(&conference, &format!("{public}/twilio/hold"), &action)),
+                    ("StatusCallback", format!("{public}/twilio/caller-status")),
+                    ("StatusCallbackMethod", "POST".to_owned()),
+                ];
+                Some(match inner.twilio.update_call(caller, &params).await {
+                    Ok(_) => Event::Held { transfer },
+                    Err(e) if e.call_is_over() => Event::CallerGone,
+                    Err(e) => {
+                        tracing::warn!(caller, error = %e, "moving the caller into the hold conference failed");
+                        Event::HoldFailed { transfer }
+                    }
+                })
+            }
+            Action::Dial { transfer, attempt, number } => {
+                let public = &inner.config.public_url;
+                let query = format!("caller={caller}&transfer={transfer}&attempt={attempt}");
+                let from = inner.config.caller_id.clone().unwrap_or_else(|| call.to.clone());
+                let mut params = vec![
+                    ("To", number),
+                    ("From", from),
+                    ("Url", format!("{public}/twilio/specialist?{query}")),
+                    ("Method", "POST".to_owned()),
+                    ("Timeout", inner.config.ring_timeout_s.to_string()),
+                    ("MachineDetection", inner.config.machine_detection.clone()),
+                    ("StatusCallback", format!("{public}/twilio/specialist-status?{query}")),
+                    ("StatusCallbackMethod", "POST".to_owned()),
+                ];
+                for event in ["initiated", "ringing", "answered", "completed"] {
+                    params.push(("StatusCallbackEvent", event.to_owned()));
+                }
+                let outcome = match inner.twilio.create_call(&params).await {
+                    Ok(created) => Event::Dialed { transfer, attempt, leg: created.sid },
+                    Err(e) => {
+                        tracing::warn!(caller, error = %e, "dialing the specialist failed");
+                        Event::DialFailed { transfer, attempt, error: e.to_string() }
+                    }
+                };
+                let ring = Duration::from_secs(u64::from(inner.config.ring_timeout_s) + WATCHDOG_GRACE_S);
+                self.spawn_check(caller.to_owned(), ring);
+                Some(outcome)
+            }
+            Action::HangUp { leg } => {
+                let params = [("Status", "completed".to_owned())];
+                match inner.twilio.update_call(&leg, &params).await {
+                    Ok(_) => {}
+                    Err(e) if e.call_is_over() => {}
+                    Err(e) => tracing::warn!(caller, leg, error = %e, "hanging up a specialist leg failed"),
+                }
+                None
+            }
+        }
+    }
+
+    /// After `after`, asks Twilio about the caller's legs if the state still waits on a callback: a
+    /// lost final status callback must not leave the caller on hold for ever.
+    fn spawn_check(&self, caller: String, after: Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let Ok(Some(bytes)) = this.inner.store.get(&format!("call/{caller}")) else { return };
+            let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { return };
+            if !matches!(call.phase, Phase::Holding | Phase::Bridged) {
+                return;
+            }
+            let _guard = Busy::new(&this.inner);
+            if let Ok(info) = this.inner.twilio.fetch_call(&caller).await {
+                if let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final()) {
+                    this.dispatch(&caller, Event::CallerStatus { status, key: None }).await;
+                    return;
+                }
+            }
+            let (transfer, t) = (call.transfers.len() - 1, &call.transfers[call.transfers.len() - 1]);
+            let Some((attempt, a)) = t.attempts.iter().enumerate().last() else { return };
+            let Some(leg) = a.leg.clone().filter(|_| !a.status.is_final()) else { return };
+            if let Ok(info) = this.inner.twilio.fetch_call(&leg).await {
+                if let Some(status) = LegStatus::parse(&info.status) {
+                    let event = Event::SpecialistStatus {
+                        transfer,
+                        attempt,
+                        leg,
+                        status,
+                        key: None,
+                        duration_s: None,
+                        answered_by: None,
+                    };
+                    this.dispatch(&caller, event).await;
+                }
+            }
+        });
+    }
+
+    /// The body of `POST /call` for a bypass session: the configured assistant and number, the caller
+    /// as customer, and when coming back from a transfer, what happened and what was said.
+    async fn session_body(&self, call: &Call, resume: Option<&Resume>) -> Value {
+        let config = &self.inner.config;
+        let mut body = json!({
+            "assistantId": config.vapi_assistant_id,
+            "phoneNumberId": config.vapi_phone_number_id,
+            "phoneCallProviderBypassEnabled": true,
+            "customer": {"number": call.from},
+        });
+        let Some(resume) = resume else { return body };
+        let conversation = resume
+            .transcript
+            .iter()
+            .map(|l| format!("{}: {}", if l.role == "user" { "Caller" } else { "Assistant" }, l.text))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut overrides = json!({
+            "firstMessage": first_message(resume),
+            "variableValues": {
+                "transfer_department": resume.department,
+                "transfer_outcome": resume.outcome.as_str(),
+                "conversation": conversation,
+            },
+        });
+        if let Some(mut model) = self.assistant_model().await {
+            let note = format!(
+                "The caller was transferred to {} and the transfer ended: {}. You are talking with the \
+                 caller again. The conversation before the transfer:\n{conversation}",
+                resume.department,
+                resume.outcome.as_str()
+            );
+            let messages = model.entry("messages").or_insert_with(|| json!([]));
+            if let Some(list) = messages.as_array_mut() {
+                list.push(json!({"role": "system", "content": note}));
+                for line in &resume.transcript {
+                    let role = if line.role == "user" { "user" } else { "assistant" };
+                    list.push(json!({"role": role, "content": line.text}));
+                }
+            }
+            overrides["model"] = Value::Object(model);
+        }
+        body["assistantOverrides"] = overrides;
+        body
+    }
+
+    /// The assistant's `model` (provider, model, messages), so that an override keeps them; `None` if
+    /// it cannot be read (the resumed session then gets its context through variables only).
+    async fn assistant_model(&self) -> Option<Map<String, Value>> {
+        let inner = &self.inner;
+        let model = inner
+            .model
+            .get_or_init(|| async {
+                match inner.vapi.get_assistant(&inner.config.vapi_assistant_id).await {
+                    Ok(assistant) => assistant.get("model").filter(|m| m.get("provider").is_some()).cloned(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the assistant's model failed; context goes in variables only");
+                        None
+                    }
+                }
+            })
+            .await;
+        model.as_ref().and_then(Value::as_object).cloned()
+    }
+
+    /// Checks `X-Twilio-Signature` against the public URL of this request.
+    fn twilio_authentic(&self, uri: &Uri, headers: &HeaderMap, params: &[(String, String)]) -> bool {
+        let Some(signature) = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("{}{path}", self.inner.config.public_url);
+        is_valid_signature(self.inner.config.twilio_auth_token.expose(), &url, params, signature)
+    }
+}
+
+/// Counts an action under way for [`Orchestrator::idle`].
+struct Busy(Arc<Inner>);
+
+impl Busy {
+    fn new(inner: &Arc<Inner>) -> Busy {
+        inner.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(inner.clone())
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if self.0.busy.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// What the resumed assistant says first.
+fn first_message(resume: &Resume) -> String {
+    let department = &resume.department;
+    match resume.outcome {
+        Outcome::Busy => format!("I'm sorry, the {department} line is busy right now. I'm still here with you. How else can I help?"),
+        Outcome::NoAnswer => format!("I'm sorry, nobody from {department} picked up. I'm still here with you. How else can I help?"),
+        Outcome::Machine => format!("I'm sorry, I only reached voicemail at {department}. I'm still here with you. How else can I help?"),
+        Outcome::Completed => "Welcome back. Is there anything else I can help you with?".to_owned(),
+        _ => format!("I'm sorry, I couldn't connect you to {department}. I'm still here with you. How else can I help?"),
+    }
+}
+
+fn event_name(event: &Event) -> &'static str {
+    match event {
+        Event::Incoming { .. } => "incoming",
+        Event::SessionCreated { .. } => "session-created",
+        Event::SessionFailed { .. } => "session-failed",
+        Event::Redirected => "redirected",
+        Event::RedirectFailed { .. } => "redirect-failed",
+        Event::Transcript { .. } => "transcript",
+        Event::TransferRequested { .. } => "transfer-requested",
+        Event::Held { .. } => "held",
+        Event::HoldFailed { .. } => "hold-failed",
+        Event::Dialed { .. } => "dialed",
+        Event::DialFailed { .. } => "dial-failed",
+        Event::SpecialistStatus { .. } => "specialist-status",
+        Event::SpecialistAnswered { .. } => "specialist-answered",
+        Event::CallerStatus { .. } => "caller-status",
+        Event::CallerGone => "caller-gone",
+        Event::HoldEnded { .. } => "hold-ended",
+        Event::SessionEnded { .. } => "session-ended",
+        Event::Restarted => "restarted",
+    }
+}
+
+// ---- Twilio webhooks ----
+
+/// A Twilio webhook's form, authenticated.
+struct TwilioForm(Vec<(String, String)>);
+
+impl TwilioForm {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `CallSid#SequenceNumber`, which identifies one delivery of a status callback.
+    fn delivery_key(&self) -> Option<String> {
+        Some(format!("{}#{}", self.get("CallSid")?, self.get("SequenceNumber")?))
+    }
+}
+
+fn parse_twilio(
+    orchestrator: &Orchestrator,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<TwilioForm, Response> {
+    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    if !orchestrator.twilio_authentic(uri, headers, &params) {
+        tracing::warn!(path = uri.path(), "Twilio webhook with a missing or wrong signature rejected");
+        return Err((StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response());
+    }
+    let form = TwilioForm(params);
+    let account = form.get("AccountSid");
+    if account.is_some_and(|a| a != orchestrator.inner.config.twilio_account_sid) {
+        tracing::warn!(path = uri.path(), "Twilio webhook for another account rejected");
+        return Err((StatusCode::FORBIDDEN, "webhook for another account").into_response());
+    }
+    Ok(form)
+}
+
+fn twiml_response(doc: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], doc).into_response()
+}
+
+fn bad_request(what: &str) -> Response {
+    (StatusCode::BAD_REQUEST, format!("missing or invalid {what}")).into_response()
+}
+
+async fn voice(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match parse_twilio(&o, &uri, &headers, &body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let (Some(caller), Some(from), Some(to)) = (form.get("CallSid"), form.get("From"), form.get("To")) else {
+        return bad_request("CallSid, From or To");
+    };
+    let event = Event::Incoming { from: from.to_owned(), to: to.to_owned() };
+    let reply = o.reply_inline(caller, event).await;
+    let voice_url = format!("{}/twilio/voice", o.inner.config.public_url);
+    twiml_response(match reply {
+        Some(Reply::Twiml(doc)) => doc,
+        Some(Reply::Unavailable) => twiml::unavailable(),
+        _ => twiml::retry(&voice_url),
+    })
+}
+
+impl Orchestrator {
+    /// Steps `event` and, when it asks for a session, creates it before answering: the answer to the
+    /// webhook is the session's TwiML. Other actions run in the background as usual.
+    async fn reply_inline(&self, caller: &str, event: Event) -> Option<Reply> {
+        let (decision, mut call) = self.apply_logged(caller, event).await?;
+        let mut reply = decision.reply;
+        let mut later = Vec::new();
+        let mut pending: VecDeque<Action> = decision.actions.into();
+        while let Some(action) = pending.pop_front() {
+            let inline = match &action {
+                Action::CreateSession { .. } => true,
+                Action::RedirectCaller { .. } => true,
+                _ => false,
+            };
+            if !inline {
+                later.push(action);
+                continue;
+            }
+            let _guard = Busy::new(&self.inner);
+            let event = match action {
+                // The webhook's answer redirects the caller: no REST call needed.
+                Action::RedirectCaller { twiml } => {
+                    reply = Some(Reply::Twiml(twiml));
+                    Event::Redirected
+                }
+                action => match self.perform(&call, action).await {
+                    Some(event) => event,
+                    None => continue,
+                },
+            };
+            if let Some((next, state)) = self.apply_logged(caller, event).await {
+                if next.reply.is_some() {
+                    reply = next.reply;
+                }
+                pending.extend(next.actions);
+                call = state;
+            }
+        }
+        self.spawn_actions(call, later);
+        reply
+    }
+}
+
+#[derive(Deserialize)]
+struct Leg {
+    caller: String,
+    transfer: usize,
+    #[serde(default)]
+    attempt: usize,
+}
+
+async fn caller_status(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match parse_twilio(&o, &uri, &headers, &body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let (Some(caller), Some(status)) = (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse))
+    else {
+        return bad_request("CallSid or CallStatus");
+    };
+    o.dispatch(caller, Event::CallerStatus { status, key: form.delivery_key() }).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn hold_music(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    // GET requests carry their parameters in the query string, which is part of the signed URL.
+    if let Err(response) = parse_twilio(&o, &uri, &headers, &body) {
+        return response;
+    }
+    twiml_response(twiml::hold_music(&o.inner.config.hold_music_url))
+}
+
+async fn hold_ended(
+    State(o): State<Orchestrator>,
+    Query(leg): Query<Leg>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match parse_twilio(&o, &uri, &headers, &body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let status = form.get("CallStatus").and_then(LegStatus::parse);
+    if status.is_some_and(LegStatus::is_final) {
+        // Twilio asks the Dial action of a caller who hung up too; the answer is ignored.
+        o.dispatch(&leg.caller, Event::CallerStatus { status: LegStatus::Completed, key: None }).await;
+        return twiml_response(twiml::empty());
+    }
+    let reply = o.reply_inline(&leg.caller, Event::HoldEnded { transfer: leg.transfer }).await;
+    twiml_response(match reply {
+        Some(Reply::Twiml(doc)) => doc,
+        // Nothing to come back to yet: wait a moment and ask again, rather than let the call end.
+        _ => twiml::retry(&format!("{}{}", o.inner.config.public_url, uri.path_and_query().map_or("", |p| p.as_str()))),
+    })
+}
+
+async fn specialist(
+    State(o): State<Orchestrator>,
+    Query(leg): Query<Leg>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match parse_twilio(&o, &uri, &headers, &body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let Some(sid) = form.get("CallSid") else { return bad_request("CallSid") };
+    let event = Event::SpecialistAnswered {
+        transfer: leg.transfer,
+        attempt: leg.attempt,
+        leg: sid.to_owned(),
+        answered_by: form.get("AnsweredBy").and_then(AnsweredBy::parse),
+    };
+    twiml_response(match o.dispatch(&leg.caller, event).await {
+        Some(Reply::Join { conference }) => twiml::join(&conference),
+        _ => twiml::hang_up(),
+    })
+}
+
+async fn specialist_status(
+    State(o): State<Orchestrator>,
+    Query(leg): Query<Leg>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match parse_twilio(&o, &uri, &headers, &body) {
+        Ok(form) => form,
+        Err(response) => return response,
+    };
+    let (Some(sid), Some(status)) = (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse)) else {
+        return bad_request("CallSid or CallStatus");
+    };
+    let event = Event::SpecialistStatus {
+        transfer: leg.transfer,
+        attempt: leg.attempt,
+        leg: sid.to_owned(),
+        status,
+        key: form.delivery_key(),
+        duration_s: form.get("CallDuration").and_then(|d| d.parse().ok()),
+        answered_by: form.get("AnsweredBy").and_then(AnsweredBy::parse),
+    };
+    o.dispatch(&leg.caller, event).await;
+    StatusCode::NO_CONTENT.into_response()
+}
+
+// ---- Vapi server messages ----
+
+async fn vapi_webhook(State(o): State<Orchestrator>, headers: HeaderMap, body: Bytes) -> Response {
+    let now_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if let Err(e) = o.inner.vapi_auth.verify(&headers, &body, now_s) {
+        tracing::warn!(error = %e, "Vapi message rejected");
+        return (StatusCode::FORBIDDEN, "unauthenticated server message").into_response();
+    }
+    let Ok(envelope) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "the body is not JSON").into_response();
+    };
+    let message = &envelope["message"];
+    let Some(kind) = message["type"].as_str() else {
+        return (StatusCode::BAD_REQUEST, "missing message.type").into_response();
+    };
+    let session = message.pointer("/call/id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let caller = o.caller_of(&session);
+    if let (Some(caller), Some(lines)) = (&caller, transcript(message)) {
+        o.dispatch(caller, Event::Transcript { session: session.clone(), lines }).await;
+    }
+    let answer = match kind {
+        "tool-calls" => o.tool_calls(message, caller.as_deref(), &session).await,
+        "transfer-destination-request" => {
+            let key = format!("destination-request:{session}:{}", message["timestamp"]);
+            let requested = destination_of(message.get("destination"));
+            match o.transfer(caller.as_deref(), &session, key, requested.as_deref()).await {
+                (true, _) => json!({"error": "One moment, I'm connecting you."}),
+                (false, text) => json!({"error": text}),
+            }
+        }
+        "phone-call-control" => {
+            if message["request"] == "forward" {
+                let key = format!("phone-call-control:{session}:{}", message["timestamp"]);
+                let requested = destination_of(message.get("destination"));
+                o.transfer(caller.as_deref(), &session, key, requested.as_deref()).await;
+            }
+            json!({})
+        }
+        "end-of-call-report" => {
+            if let Some(caller) = &caller {
+                o.dispatch(caller, Event::SessionEnded { id: session }).await;
+            }
+            json!({})
+        }
+        "status-update" if message["status"] == "ended" => {
+            if let Some(caller) = &caller {
+                o.dispatch(caller, Event::SessionEnded { id: session }).await;
+            }
+            json!({})
+        }
+        _ => json!({}),
+    };
+    axum::Json(answer).into_response()
+}
+
+impl Orchestrator {
+    /// The caller whose session `session` is (or was).
+    fn caller_of(&self, session: &str) -> Option<String> {
+        if session.is_empty() {
+            return None;
+        }
+        match self.inner.store.get(&format!("session/{session}")) {
+            Ok(found) => found.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            Err(e) => {
+                tracing::error!(error = %e, "state store unreadable");
+                None
+            }
+        }
+    }
+
+    /// Answers a `tool-calls` message: a result for every tool call, transfers started for ours.
+    async fn tool_calls(&self, message: &Value, caller: Option<&str>, session: &str) -> Value {
+        let mut results = Vec::new();
+        for call in tool_call_list(message) {
+            let id = call["id"].as_str().unwrap_or_default().to_owned();
+            let name = call.pointer("/function/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let text = if name == self.inner.config.transfer_tool {
+                let arguments = arguments(call.pointer("/function/arguments"));
+                let requested = ["department", "destination", "number", "phoneNumber"]
+                    .iter()
+                    .find_map(|k| arguments.get(*k).and_then(Value::as_str).map(str::to_owned));
+                self.transfer(caller, session, format!("tool-call:{id}"), requested.as_deref()).await.1
+            } else {
+                format!("This service does not handle the tool `{name}`.")
+            };
+            results.push(json!({"toolCallId": id, "name": name, "result": text}));
+        }
+        json!({"results": results})
+    }
+
+    /// Asks the machine for a transfer; whether it was accepted and what the assistant is told.
+    async fn transfer(&self, caller: Option<&str>, session: &str, key: String, requested: Option<&str>) -> (bool, String) {
+        let Some(caller) = caller else {
+            return (false, "This call is not one this service placed; it cannot be transferred.".to_owned());
+        };
+        let destination = self.inner.config.specialists.resolve(requested);
+        let event = Event::TransferRequested { key, session: session.to_owned(), destination };
+        match self.dispatch(caller, event).await {
+            Some(Reply::Transfer { accepted, text }) => (accepted, text),
+            _ => (false, "The transfer could not be started.".to_owned()),
+        }
+    }
+}
+
+/// `toolCallList`, or the tool calls inside `toolWithToolCallList` of messages that only carry that.
+fn tool_call_list(message: &Value) -> Vec<&Value> {
+    if let Some(list) = message["toolCallList"].as_array() {
+        return list.iter().collect();
+    }
+    message["toolWithToolCallList"].as_array().map_or_else(Vec::new, |l| l.iter().map(|t| &t["toolCall"]).collect())
+}
+
+/// A tool call's arguments: an object, or a JSON string of one (OpenAI's wire form).
+fn arguments(value: Option<&Value>) -> Map<String, Value> {
+    match value {
+        Some(Value::Object(map)) => map.clone(),
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
+        _ => Map::new(),
+    }
+}
+
+/// A transfer destination's number or SIP URI.
+fn destination_of(destination: Option<&Value>) -> Option<String> {
+    let d = destination?;
+    d.get("number").or_else(|| d.get("sipUri")).and_then(Value::as_str).map(str::to_owned)
+}
+
+/// The conversation in a message's artifact (or a conversation-update's own list): the caller's and the
+/// assistant's lines.
+fn transcript(message: &Value) -> Option<Vec<Line>> {
+    let list = message.pointer("/artifact/messages").or_else(|| message.get("messages"))?.as_array()?;
+    let lines = list
+        .iter()
+        .filter_map(|m| {
+            let role = match m["role"].as_str()? {
+                "user" => "user",
+                "bot" | "assistant" => "assistant",
+                _ => return None,
+            };
+            let text = m["message"].as_str().or_else(|| m["content"].as_str())?;
+            Some(Line { role: role.to_owned(), text: text.to_owned() })
+        })
+        .collect();
+    Some(lines)
+}
+
+/// Serves `orchestrator` on `listener` until `shutdown` resolves, then waits (at most `drain`) for the
+/// actions under way to finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    orchestrator: Orchestrator,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> std::io::Result<()> {
+    axum::serve(listener, orchestrator.router()).with_graceful_shutdown(shutdown).await?;
+    if tokio::time::timeout(drain, orchestrator.idle()).await.is_err() {
+        tracing::warn!("stopped with actions still under way; they resume from the store on the next start");
+    }
+    Ok(())
+}
