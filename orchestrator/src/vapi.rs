@@ -69,6 +69,20 @@ impl VapiClient {
             .map_err(|e| ApiError::Malformed(format!("a created Vapi call needs a string `id`: {e}")))?;
         Ok(CreatedCall { id: call.id, twiml: call.phone_call_provider_details.and_then(|d| d.twiml) })
     }
+
+    /// `GET /assistant/{id}`: the assistant as Vapi stores it.
+    pub async fn get_assistant(&self, id: &str) -> Result<serde_json::Value, ApiError> {
+        let url = format!("{}/assistant/{}", self.api_base, form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
+        let request = ApiRequest::get(url)
+            .with_header("Authorization", bearer_auth(self.api_key.expose()))
+            .with_header("Accept", "application/json");
+        let response = self.http.send(request).await?;
+        if !response.is_success() {
+            return Err(rejection(&response));
+        }
+        serde_json::from_slice(&response.body)
+            .map_err(|e| ApiError::Malformed(format!("an assistant is a JSON object: {e}")))
+    }
 }
 
 #[derive(Deserialize)]

@@ -457,6 +457,11 @@ impl World {
         self.twilio.calls.get(&call)
     }
 
+    /// Every call leg, in the order they were created.
+    pub fn legs(&self) -> impl Iterator<Item = &Leg> {
+        self.twilio.calls.values()
+    }
+
     pub(crate) fn leg_mut(&mut self, call: CallSid) -> Option<&mut Leg> {
         self.twilio.calls.get_mut(&call)
     }

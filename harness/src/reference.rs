@@ -1,0 +1,174 @@
+//! The reference orchestrator as an in-process target: the world's webhooks call its router directly
+//! and its Twilio and Vapi requests go straight to the fakes' routers, with no socket, so a scenario
+//! runs in virtual time.
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use ringback_orchestrator::config::Config;
+use ringback_orchestrator::http::{ApiRequest, ApiResponse, HttpClient, HttpError, HttpFuture};
+use ringback_orchestrator::server::Orchestrator;
+use ringback_orchestrator::store::MemoryStore;
+use ringback_sim::runtime::{Clock, SharedSim, Sim};
+use ringback_sim::transport::{InMemoryTransport, OutboundRequest, SendFuture, Transport, TransportError};
+use ringback_sim::world::World;
+
+/// Where the in-process orchestrator lives, as the world sees it.
+pub const ORCHESTRATOR_HOST: &str = "orchestrator.test";
+/// Its public base URL.
+pub const ORCHESTRATOR_URL: &str = "http://orchestrator.test";
+/// The hosts of Twilio's and Vapi's APIs, which the fakes answer in process.
+const TWILIO_HOST: &str = "api.twilio.com";
+const VAPI_HOST: &str = "api.vapi.ai";
+
+/// The orchestrator's HTTP client: requests to Twilio's and Vapi's API hosts reach the fakes' routers.
+#[derive(Clone, Debug)]
+pub struct FakeApis {
+    routes: InMemoryTransport,
+}
+
+impl FakeApis {
+    pub fn new(sim: &SharedSim) -> FakeApis {
+        let routes = InMemoryTransport::new()
+            .route(TWILIO_HOST, ringback_sim::twilio::rest::router(sim.clone()))
+            .route(VAPI_HOST, ringback_sim::vapi::rest::router(sim.clone()));
+        FakeApis { routes }
+    }
+}
+
+impl HttpClient for FakeApis {
+    fn send(&self, request: ApiRequest) -> HttpFuture {
+        let sent = self.routes.send(OutboundRequest {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        });
+        Box::pin(async move {
+            match sent.await {
+                Ok(response) => Ok(ApiResponse { status: response.status, body: response.body }),
+                Err(TransportError::Refused(host)) => {
+                    Err(HttpError::Connect { url: host, reason: "nothing answers there".into() })
+                }
+                Err(e) => Err(HttpError::Other(e.to_string())),
+            }
+        })
+    }
+}
+
+/// The target's router, which a test can take down and put back (a restart).
+#[derive(Clone, Debug, Default)]
+pub struct Slot(Arc<Mutex<Option<Router>>>);
+
+impl Slot {
+    pub fn set(&self, router: Option<Router>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = router;
+    }
+}
+
+/// What happens to one webhook on its way to the target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Delivered once, at once.
+    None,
+    /// Delivered twice in a row; the world sees the first answer.
+    Duplicate,
+    /// Delivered after this long (virtual time), which can put it after webhooks sent later.
+    Delay(std::time::Duration),
+}
+
+/// Decides the fault for each webhook.
+pub type FaultPlan = Arc<dyn Fn(&OutboundRequest) -> Fault + Send + Sync>;
+
+/// Delivers the world's webhooks for [`ORCHESTRATOR_HOST`] to whatever router the slot holds, with the
+/// plan's faults; while the slot holds none, the connection is refused, as for a stopped server.
+#[derive(Clone)]
+pub struct SlotTransport {
+    slot: Slot,
+    faults: Option<FaultPlan>,
+}
+
+impl std::fmt::Debug for SlotTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotTransport").field("slot", &self.slot).field("faults", &self.faults.is_some()).finish()
+    }
+}
+
+impl SlotTransport {
+    fn deliver(&self, request: OutboundRequest) -> SendFuture {
+        let router = self.slot.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match router {
+            Some(router) => InMemoryTransport::new().route(ORCHESTRATOR_HOST, router).send(request),
+            None => Box::pin(std::future::ready(Err(TransportError::Refused(ORCHESTRATOR_HOST.to_owned())))),
+        }
+    }
+}
+
+impl Transport for SlotTransport {
+    fn send(&self, request: OutboundRequest) -> SendFuture {
+        let fault = self.faults.as_ref().map_or(Fault::None, |plan| plan(&request));
+        match fault {
+            Fault::None => self.deliver(request),
+            Fault::Duplicate => {
+                let this = self.clone();
+                Box::pin(async move {
+                    let first = this.deliver(request.clone()).await;
+                    let _ = this.deliver(request).await;
+                    first
+                })
+            }
+            Fault::Delay(after) => {
+                let this = self.clone();
+                Box::pin(async move {
+                    tokio::time::sleep(after).await;
+                    this.deliver(request).await
+                })
+            }
+        }
+    }
+}
+
+/// A world wired to the reference orchestrator, in process.
+#[derive(Debug)]
+pub struct Reference {
+    pub sim: SharedSim,
+    pub orchestrator: Orchestrator,
+    config: Config,
+    store: MemoryStore,
+    slot: Slot,
+}
+
+impl Reference {
+    /// Starts `world` (on the current tokio runtime's clock: pause it for virtual time) with the
+    /// reference orchestrator configured by `config` as its target at [`ORCHESTRATOR_URL`].
+    pub fn start(world: World, config: Config) -> Reference {
+        Reference::start_with_faults(world, config, None)
+    }
+
+    /// The same, with `faults` applied to the webhooks the world sends the orchestrator.
+    pub fn start_with_faults(world: World, config: Config, faults: Option<FaultPlan>) -> Reference {
+        let slot = Slot::default();
+        let transport = SlotTransport { slot: slot.clone(), faults };
+        let sim = Sim::new(world, Clock::start(1.0), Arc::new(transport));
+        let store = MemoryStore::new();
+        let orchestrator = Orchestrator::new(config.clone(), Arc::new(FakeApis::new(&sim)), Arc::new(store.clone()));
+        slot.set(Some(orchestrator.router()));
+        Reference { sim, orchestrator, config, store, slot }
+    }
+
+    /// Stops the orchestrator: its webhooks are refused until [`Reference::restart`].
+    pub fn stop(&self) {
+        self.slot.set(None);
+    }
+
+    /// Starts a new orchestrator over the same state, as a restarted process would, and lets it take up
+    /// what was in flight.
+    pub async fn restart(&mut self) {
+        let store = Arc::new(self.store.clone());
+        self.orchestrator = Orchestrator::new(self.config.clone(), Arc::new(FakeApis::new(&self.sim)), store);
+        self.slot.set(Some(self.orchestrator.router()));
+        if let Err(e) = self.orchestrator.recover().await {
+            tracing::error!(error = %e, "the restarted orchestrator could not read its state");
+        }
+    }
+}

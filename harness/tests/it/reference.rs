@@ -1,0 +1,408 @@
+//! The reference orchestrator in process against the fake Twilio and fake Vapi, in virtual time: every
+//! transfer outcome, a caller who leaves, duplicated and reordered callbacks, forged webhooks, a restart
+//! while the caller is on hold, and two callers at once.
+
+use std::time::Duration;
+
+use ringback::reference::{ORCHESTRATOR_URL, Reference};
+use ringback_orchestrator::config::Config;
+use ringback_sim::ids::{AccountSid, CallSid};
+use ringback_sim::runtime::SharedSim;
+use ringback_sim::time::{SimDuration, SimInstant};
+use ringback_sim::twilio::leg::LegState;
+use ringback_sim::twilio::engine::Leg;
+use ringback_sim::vapi::model::{CallStatus as VapiStatus, VapiCall};
+use ringback_sim::world::{World, WorldConfig};
+use serde_json::{Value, json};
+
+const ACCOUNT: AccountSid = AccountSid::from_u128(0x1);
+const TOKEN: &str = "test-auth-token";
+const NUMBER: &str = "+15550000100";
+const CALLER: &str = "+15557770001";
+const CALLER_2: &str = "+15557770002";
+const SALES: &str = "+15550000201";
+const SALES_BACKUP: &str = "+15550000202";
+const SUPPORT: &str = "+15550000301";
+const ASSISTANT: &str = "00000000-0000-4000-8000-000000000001";
+const PHONE: &str = "00000000-0000-4000-8000-000000000002";
+const API_KEY: &str = "test-vapi-key";
+const SECRET: &str = "test-webhook-secret";
+
+/// A world whose number sends calls to the orchestrator, whose assistant transfers to sales when the
+/// caller asks for it, and whose specialists behave as `phones` says.
+fn world(phones: &[(&str, &str)]) -> World {
+    let mut config: WorldConfig = toml::from_str(&format!(
+        r#"
+        seed = 7
+        [[accounts]]
+        sid = "{ACCOUNT}"
+        auth_token = "{TOKEN}"
+        numbers = [{{ phone_number = "{NUMBER}", voice_url = "{ORCHESTRATOR_URL}/twilio/voice" }}]
+        [vapi]
+        api_keys = ["{API_KEY}"]
+        [[vapi.scripts]]
+        assistant = "{ASSISTANT}"
+        [[vapi.scripts.turns]]
+        user = "sales"
+        say = "Let me connect you with sales."
+        tool_calls = [{{ name = "transfer_to_specialist", arguments = {{ department = "sales" }} }}]
+        [[vapi.scripts.turns]]
+        user = "nowhere"
+        tool_calls = [{{ name = "transfer_to_specialist", arguments = {{ number = "+15559999999" }} }}]
+        [[vapi.scripts.turns]]
+        user = "twice"
+        tool_calls = [
+            {{ name = "transfer_to_specialist", arguments = {{ department = "sales" }} }},
+            {{ name = "transfer_to_specialist", arguments = {{ department = "support" }} }},
+        ]
+        [[vapi.scripts.turns]]
+        say = "I see."
+        "#
+    ))
+    .expect("world toml");
+    config.vapi.assistants.push(json!({
+        "id": ASSISTANT,
+        "name": "front-desk",
+        "firstMessage": "Hello, how can I help?",
+        "model": {
+            "provider": "openai", "model": "gpt-4o",
+            "messages": [{"role": "system", "content": "You answer calls and transfer to specialists."}],
+            "tools": [{"type": "function", "function": {"name": "transfer_to_specialist",
+                "parameters": {"type": "object", "properties": {"department": {"type": "string"}}}}}],
+        },
+        "server": {"url": format!("{ORCHESTRATOR_URL}/vapi/webhook"), "secret": SECRET},
+    }));
+    config.vapi.phone_numbers.push(json!({
+        "id": PHONE, "provider": "twilio", "number": NUMBER, "twilioAccountSid": ACCOUNT.to_string(),
+        "twilioAuthToken": TOKEN,
+    }));
+    for (number, table) in phones {
+        let b = toml::from_str::<toml::Table>(&format!("b = {table}")).expect("behaviour toml");
+        config.phones.insert((*number).into(), b["b"].clone().try_into().expect("behaviour"));
+    }
+    World::new(config).expect("valid world")
+}
+
+fn config(specialists: &[&str]) -> Config {
+    let mut config = Config::for_tests(ORCHESTRATOR_URL, specialists);
+    config.twilio_account_sid = ACCOUNT.to_string();
+    config
+}
+
+fn start(phones: &[(&str, &str)]) -> Reference {
+    Reference::start(world(phones), config(&["sales=+15550000201", "support=+15550000301"]))
+}
+
+/// Places a call from `from` that asks for `request` at simulated second `at`.
+fn call_in(r: &Reference, from: &str, at: u64, request: &'static str) -> CallSid {
+    let leg = r.sim.with(|w| w.place_inbound_call(from, NUMBER)).expect("inbound call");
+    at_second(&r.sim, at, move |w| w.caller_says(leg, request).expect("caller speaks"));
+    leg
+}
+
+/// Runs `f` on the world at simulated second `at`.
+fn at_second(sim: &SharedSim, at: u64, f: impl FnOnce(&mut World) + Send + 'static) {
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(at)).await;
+        sim.with(f);
+    });
+}
+
+/// Runs the world and the orchestrator until neither has anything left to do, or `secs` pass.
+async fn settle(r: &Reference, secs: u64) {
+    let deadline = SimInstant::ZERO + SimDuration::from_secs(secs);
+    for round in 0.. {
+        assert!(round < 1000, "the orchestrator and the world keep waking each other:\n{}", timeline(r));
+        let quiet = ringback_sim::runtime::run_until_quiet(&r.sim, deadline).await;
+        r.orchestrator.idle().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let still = r.sim.world().is_quiescent() && !r.sim.world().has_effects();
+        if !quiet || still || r.sim.clock().now() >= deadline {
+            return;
+        }
+    }
+}
+
+fn timeline(r: &Reference) -> String {
+    r.sim.world().journal().timeline()
+}
+
+fn specialist_legs(r: &Reference, number: &str) -> Vec<Leg> {
+    r.sim.world().legs().filter(|l| l.to == number).cloned().collect()
+}
+
+fn vapi_calls(r: &Reference) -> Vec<VapiCall> {
+    r.sim.world().vapi_calls().cloned().collect()
+}
+
+fn in_progress(r: &Reference, leg: CallSid) -> bool {
+    r.sim.world().leg(leg).is_some_and(|l| l.state == LegState::InProgress)
+}
+
+/// The caller is back with a second, live assistant session that knows what happened.
+fn assert_returned(r: &Reference, caller: CallSid, outcome: &str) {
+    let calls: Vec<VapiCall> = vapi_calls(r).into_iter().filter(|c| c.twilio_call == Some(caller)).collect();
+    assert_eq!(calls.len(), 2, "one session before the transfer, one after:\n{}", timeline(r));
+    let resumed = &calls[1];
+    // The resumed session took the caller's stream; the caller stays with it until it ends (here, when
+    // the scripted caller falls silent).
+    assert!(resumed.started_at.is_some(), "the resumed session connected:\n{}", timeline(r));
+    let caller_end = r.sim.world().leg(caller).and_then(|l| l.ended_at);
+    assert!(
+        resumed.status != VapiStatus::Ended || caller_end >= resumed.ended_at,
+        "the caller stayed until the assistant ended the call:\n{}",
+        timeline(r)
+    );
+    let overrides = resumed.overrides.clone().unwrap_or(Value::Null);
+    assert_eq!(overrides["variableValues"]["transfer_outcome"], outcome, "{overrides:#}");
+    assert_eq!(overrides["variableValues"]["transfer_department"], "sales", "{overrides:#}");
+    let conversation = overrides["variableValues"]["conversation"].as_str().unwrap_or_default();
+    assert!(conversation.contains("Caller: I need sales"), "the earlier words are carried: {overrides:#}");
+    let model_messages = overrides["model"]["messages"].as_array().cloned().unwrap_or_default();
+    assert!(
+        model_messages.iter().any(|m| m["content"] == "I need sales"),
+        "the model gets the conversation too: {overrides:#}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_human_specialist_is_bridged_with_the_caller() {
+    let r = start(&[(SALES, r#"{ answer = "human", after_s = 4 }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    let legs = specialist_legs(&r, SALES);
+    assert_eq!(legs.len(), 1, "{}", timeline(&r));
+    let world = r.sim.world();
+    let conference = world.conference_of(caller);
+    assert!(conference.is_some(), "caller in a conference:\n{}", timeline(&r));
+    assert_eq!(world.conference_of(legs[0].sid), conference, "specialist in the caller's conference");
+    assert_eq!(legs[0].answered_by.map(|a| a.as_str()), Some("human"));
+    drop(world);
+    assert_eq!(vapi_calls(&r).len(), 1, "no second session for a bridged caller");
+    let t = timeline(&r);
+    assert!(t.contains("MachineDetection=Enable"), "specialists are dialed with machine detection:\n{t}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_specialist_returns_the_caller_to_the_assistant() {
+    let r = start(&[(SALES, r#"{ answer = "busy" }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert_returned(&r, caller, "busy");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unanswered_specialist_returns_the_caller_after_the_ring_timeout() {
+    let r = start(&[(SALES, r#"{ answer = "no-answer" }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert_returned(&r, caller, "no-answer");
+    let t = timeline(&r);
+    assert!(t.contains("Timeout=30"), "the configured ring timeout is asked of Twilio:\n{t}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn voicemail_is_never_bridged_and_the_caller_returns() {
+    let r = start(&[(SALES, r#"{ answer = "machine", after_s = 3, greeting_s = 8 }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert_returned(&r, caller, "voicemail");
+    let legs = specialist_legs(&r, SALES);
+    assert!(legs[0].state.is_ended(), "the voicemail leg is hung up:\n{}", timeline(&r));
+    assert!(
+        !timeline(&r).contains(&format!("{} joins", legs[0].sid)),
+        "the machine never joined the conference:\n{}",
+        timeline(&r)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_dial_returns_the_caller() {
+    let r = start(&[(SALES, r#"{ answer = "fail" }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert_returned(&r, caller, "failed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_specialist_who_hangs_up_at_once_counts_as_a_failure() {
+    let r = start(&[(SALES, r#"{ answer = "hang-up", after_s = 3, talk_s = 1 }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert_returned(&r, caller, "hung-up");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_first_number_falls_back_to_the_second_before_returning() {
+    let r = Reference::start(
+        world(&[(SALES, r#"{ answer = "busy" }"#), (SALES_BACKUP, r#"{ answer = "human", after_s = 2 }"#)]),
+        config(&["sales=+15550000201|+15550000202"]),
+    );
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    let backup = specialist_legs(&r, SALES_BACKUP);
+    assert_eq!(backup.len(), 1, "{}", timeline(&r));
+    assert_eq!(r.sim.world().conference_of(backup[0].sid), r.sim.world().conference_of(caller));
+    assert_eq!(vapi_calls(&r).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_who_hangs_up_on_hold_leaves_no_specialist_ringing() {
+    let r = start(&[(SALES, r#"{ answer = "no-answer" }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    at_second(&r.sim, 15, move |w| w.remote_hangup(caller));
+    settle(&r, 300).await;
+    let legs = specialist_legs(&r, SALES);
+    assert_eq!(legs.len(), 1, "{}", timeline(&r));
+    let ended = legs[0].ended_at.expect("the specialist leg ended");
+    let gone = r.sim.world().leg(caller).and_then(|l| l.ended_at).expect("caller gone");
+    assert!(ended <= gone + SimDuration::from_secs(5), "the ringing leg is canceled within 5 s:\n{}", timeline(&r));
+    assert_eq!(vapi_calls(&r).len(), 1, "nobody to bring back");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_number_outside_the_allowlist_is_refused_and_never_dialed() {
+    let r = start(&[]);
+    let caller = call_in(&r, CALLER, 5, "put me through to nowhere");
+    settle(&r, 120).await;
+    assert!(r.sim.world().legs().all(|l| l.sid == caller), "nothing dialed:\n{}", timeline(&r));
+    assert!(timeline(&r).contains("is not a department or number"), "{}", timeline(&r));
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_transfers_in_one_burst_start_one_transfer() {
+    let r = start(&[(SALES, r#"{ answer = "human", after_s = 2 }"#), (SUPPORT, r#"{ answer = "human" }"#)]);
+    call_in(&r, CALLER, 5, "sales, twice please");
+    settle(&r, 300).await;
+    let dialed = specialist_legs(&r, SALES).len() + specialist_legs(&r, SUPPORT).len();
+    assert_eq!(dialed, 1, "{}", timeline(&r));
+    assert!(timeline(&r).contains("already under way"), "{}", timeline(&r));
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_concurrent_callers_are_transferred_independently() {
+    let r = start(&[(SALES, r#"{ answer = "busy" }"#), (SUPPORT, r#"{ answer = "human" }"#)]);
+    let first = call_in(&r, CALLER, 5, "I need sales");
+    let second = call_in(&r, CALLER_2, 6, "I need sales");
+    settle(&r, 300).await;
+    assert_returned(&r, first, "busy");
+    assert_returned(&r, second, "busy");
+    assert_eq!(specialist_legs(&r, SALES).len(), 2, "one dial per caller:\n{}", timeline(&r));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_forged_twilio_webhook_is_refused_and_changes_nothing() {
+    use tower::ServiceExt as _;
+    let r = start(&[]);
+    let before = timeline(&r);
+    let request = http::Request::post("/twilio/voice")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", "bm90IGEgc2lnbmF0dXJl")
+        .body(axum::body::Body::from(format!("CallSid=CA{:032x}&From=%2B15550001&To=%2B15550002&AccountSid={ACCOUNT}", 9)))
+        .expect("request");
+    let response = r.orchestrator.router().oneshot(request).await.expect("answered");
+    assert_eq!(response.status(), 403);
+    r.orchestrator.idle().await;
+    assert_eq!(timeline(&r), before, "no API call was made");
+    assert!(vapi_calls(&r).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_vapi_message_without_the_secret_is_refused_and_starts_no_transfer() {
+    use tower::ServiceExt as _;
+    let r = start(&[(SALES, r#"{ answer = "human" }"#)]);
+    let caller = call_in(&r, CALLER, 500, "never");
+    settle(&r, 30).await;
+    let session = vapi_calls(&r)[0].id.clone();
+    let forged = json!({"message": {"type": "tool-calls", "call": {"id": session},
+        "toolCallList": [{"id": "call_forged", "type": "function",
+            "function": {"name": "transfer_to_specialist", "arguments": {"department": "sales"}}}]}});
+    for secret in [None, Some("wrong")] {
+        let mut request = http::Request::post("/vapi/webhook").header("content-type", "application/json");
+        if let Some(secret) = secret {
+            request = request.header("x-vapi-secret", secret);
+        }
+        let request = request.body(axum::body::Body::from(forged.to_string())).expect("request");
+        let response = r.orchestrator.router().oneshot(request).await.expect("answered");
+        assert_eq!(response.status(), 403);
+    }
+    settle(&r, 60).await;
+    assert!(specialist_legs(&r, SALES).is_empty(), "{}", timeline(&r));
+    assert!(in_progress(&r, caller));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_while_the_caller_is_on_hold_still_bridges_them() {
+    let mut r = start(&[(SALES, r#"{ answer = "human", after_s = 20 }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 12).await;
+    assert_eq!(specialist_legs(&r, SALES).len(), 1, "dialing when the orchestrator stops:\n{}", timeline(&r));
+    r.stop();
+    settle(&r, 16).await;
+    r.restart().await;
+    settle(&r, 300).await;
+    let legs = specialist_legs(&r, SALES);
+    assert_eq!(legs.len(), 1, "no second dial after the restart:\n{}", timeline(&r));
+    assert_eq!(r.sim.world().conference_of(legs[0].sid), r.sim.world().conference_of(caller), "{}", timeline(&r));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_that_misses_the_busy_callback_still_returns_the_caller() {
+    let mut r = start(&[(SALES, r#"{ answer = "no-answer" }"#)]);
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 12).await;
+    r.stop();
+    // The no-answer callback comes at about 40 s and is refused: nobody is listening.
+    settle(&r, 60).await;
+    r.restart().await;
+    settle(&r, 300).await;
+    assert_returned(&r, caller, "no-answer");
+}
+
+fn path_and_status(request: &ringback_sim::transport::OutboundRequest) -> (String, String) {
+    let path = request.url.split('?').next().unwrap_or_default().to_owned();
+    let status = form_urlencoded::parse(&request.body)
+        .find(|(k, _)| k == "CallStatus")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    (path, status)
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_webhook_delivered_twice_changes_nothing() {
+    use ringback::reference::Fault;
+    let plan: ringback::reference::FaultPlan = std::sync::Arc::new(|_| Fault::Duplicate);
+    let r = Reference::start_with_faults(
+        world(&[(SALES, r#"{ answer = "busy" }"#)]),
+        config(&["sales=+15550000201"]),
+        Some(plan),
+    );
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert_eq!(specialist_legs(&r, SALES).len(), 1, "one dial:\n{}", timeline(&r));
+    assert_returned(&r, caller, "busy");
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_callbacks_late_and_out_of_order_never_move_a_call_backwards() {
+    use ringback::reference::Fault;
+    // The specialist's `ringing` and `initiated` arrive after its final `busy`.
+    let plan: ringback::reference::FaultPlan = std::sync::Arc::new(|request| {
+        match path_and_status(request) {
+            (p, s) if p.ends_with("/twilio/specialist-status") && (s == "ringing" || s == "initiated") => {
+                Fault::Delay(Duration::from_secs(8))
+            }
+            _ => Fault::None,
+        }
+    });
+    let r = Reference::start_with_faults(
+        world(&[(SALES, r#"{ answer = "busy", after_s = 2 }"#)]),
+        config(&["sales=+15550000201"]),
+        Some(plan),
+    );
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert_returned(&r, caller, "busy");
+    assert_eq!(specialist_legs(&r, SALES).len(), 1, "{}", timeline(&r));
+}
