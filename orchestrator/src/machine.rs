@@ -42,8 +42,13 @@ pub struct Call {
     pub transfers: Vec<Transfer>,
     /// The conversation with earlier sessions.
     pub earlier: Vec<Line>,
-    /// The conversation with the current session, as Vapi last reported it.
+    /// The conversation with the current session (during a transfer, the one the caller left), as Vapi
+    /// last reported it.
     pub transcript: Vec<Line>,
+    /// How many lines that report had before [`TRANSCRIPT_LINES`] cut it: a late, older report is
+    /// recognised by having fewer.
+    #[serde(default)]
+    pub transcript_reported: usize,
     /// Whether a session is being created (a second voice webhook must not create another).
     pub creating: bool,
     /// Failed attempts to create the session being waited for.
@@ -362,6 +367,7 @@ impl Call {
             transfers: Vec::new(),
             earlier: Vec::new(),
             transcript: Vec::new(),
+            transcript_reported: 0,
             creating: false,
             session_failures: 0,
             seen: Vec::new(),
@@ -494,6 +500,10 @@ impl Call {
             }
             Phase::Returning => {
                 self.session = Some(id);
+                self.earlier.append(&mut self.transcript);
+                self.transcript_reported = 0;
+                let skip = self.earlier.len().saturating_sub(TRANSCRIPT_LINES);
+                self.earlier.drain(..skip);
                 Decision::act(vec![Action::RedirectCaller { twiml }])
             }
             // The caller left while the session was being created; Vapi ends a bypass session that no
@@ -531,10 +541,13 @@ impl Call {
     }
 
     fn set_transcript(&mut self, lines: Vec<Line>) {
-        if lines.len() < self.transcript.len() {
+        // Compared with the length reported, not the length kept: once a conversation is longer than
+        // TRANSCRIPT_LINES, an older report is still longer than what is kept.
+        if lines.len() < self.transcript_reported {
             // Messages are posted concurrently: an older report arrived after a newer one.
             return;
         }
+        self.transcript_reported = lines.len();
         let skip = lines.len().saturating_sub(TRANSCRIPT_LINES);
         self.transcript = lines
             .into_iter()
@@ -585,11 +598,10 @@ impl Call {
                     outcome: None,
                 });
                 self.phase = Phase::Holding;
-                // The caller leaves this session for the conference; what was said in it is kept.
+                // The caller leaves this session for the conference; what was said in it is kept, and
+                // moves to `earlier` when a new session replaces it (`session_created`): if the hold
+                // fails, the caller stays with this session, whose next report repeats those lines.
                 self.session = None;
-                self.earlier.append(&mut self.transcript);
-                let skip = self.earlier.len().saturating_sub(TRANSCRIPT_LINES);
-                self.earlier.drain(..skip);
                 (true, text, vec![Action::Hold { transfer, conference }])
             }
         };
@@ -632,12 +644,15 @@ impl Call {
         let Some(a) = self.transfers.get_mut(transfer).and_then(|t| t.attempts.get_mut(attempt)) else {
             return Decision::default();
         };
-        if a.leg.is_none() {
+        let revealed = a.leg.is_none();
+        if revealed {
             a.leg = Some(leg.clone());
         }
-        // The caller left, or the attempt was given up, while Twilio was creating the leg.
+        // The caller left, or the attempt was given up, while Twilio was creating the leg. Only if the
+        // leg was unknown until now: one known then was hung up by whatever gave the attempt up, or by
+        // the status callback that revealed it (`specialist_status`).
         let abandoned = a.outcome.is_some() && !a.status.is_final();
-        if self.phase == Phase::Ended || abandoned {
+        if revealed && (self.phase == Phase::Ended || abandoned) {
             return Decision::act(vec![Action::HangUp { leg }]);
         }
         Decision::default()
@@ -667,11 +682,21 @@ impl Call {
         let Some(a) = self.transfers.get_mut(transfer).and_then(|t| t.attempts.get_mut(attempt)) else {
             return Decision::default();
         };
-        if a.leg.is_none() {
-            a.leg = Some(leg);
+        let revealed = a.leg.is_none();
+        if revealed {
+            a.leg = Some(leg.clone());
         }
         if a.answered_by.is_none() {
             a.answered_by = answered_by;
+        }
+        if revealed && a.outcome.is_some() && !a.status.is_final() && !status.is_final() {
+            // The attempt was given up (the caller left) before Twilio's answer to the Dial came back, and
+            // this callback overtook it: the leg is known now, so it is hung up now (and `dialed` will not
+            // hang it up a second time).
+            if status.advances(a.status) {
+                a.status = status;
+            }
+            return Decision::act(vec![Action::HangUp { leg }]);
         }
         if !status.advances(a.status) {
             // Late or out of order: never move a leg backwards.
@@ -717,6 +742,14 @@ impl Call {
         };
         if a.leg.is_none() {
             a.leg = Some(leg);
+        }
+        if !holding && a.bridged && answered_by.or(a.answered_by).is_none_or(AnsweredBy::is_person) {
+            // Twilio retried the fetch (the first answer timed out): the leg runs whichever answer
+            // arrives, so it gets the same one; `HangUp` would cut off the specialist talking with the
+            // caller. Nothing changes: the leg joins its conference once. (Not if a machine has been
+            // reported for it since: never Join a machine.)
+            let conference = self.transfers[transfer].conference.clone();
+            return Decision::reply(Reply::Join { conference });
         }
         if a.outcome.is_some() || !holding {
             return Decision::reply(Reply::HangUp);
@@ -811,7 +844,10 @@ impl Call {
     /// conversation so far.
     fn resume(&self) -> Option<Resume> {
         let t = self.transfers.last()?;
-        let transcript = self.earlier.iter().chain(&self.transcript).cloned().collect();
+        // The last TRANSCRIPT_LINES of both: until a new session is created, the left one's lines are
+        // still in `transcript`.
+        let skip = (self.earlier.len() + self.transcript.len()).saturating_sub(TRANSCRIPT_LINES);
+        let transcript = self.earlier.iter().chain(&self.transcript).skip(skip).cloned().collect();
         Some(Resume {
             department: t.department.clone(),
             outcome: t.outcome.unwrap_or(Outcome::Failed),
@@ -831,3 +867,7 @@ impl Call {
         true
     }
 }
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;
