@@ -90,7 +90,10 @@ pub struct SlotTransport {
 
 impl std::fmt::Debug for SlotTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotTransport").field("slot", &self.slot).field("faults", &self.faults.is_some()).finish()
+        f.debug_struct("SlotTransport")
+            .field("slot", &self.slot)
+            .field("faults", &self.faults.is_some())
+            .finish()
     }
 }
 
@@ -151,7 +154,8 @@ impl Reference {
         let transport = SlotTransport { slot: slot.clone(), faults };
         let sim = Sim::new(world, Clock::start(1.0), Arc::new(transport));
         let store = MemoryStore::new();
-        let orchestrator = Orchestrator::new(config.clone(), Arc::new(FakeApis::new(&sim)), Arc::new(store.clone()));
+        let orchestrator =
+            Orchestrator::new(config.clone(), Arc::new(FakeApis::new(&sim)), Arc::new(store.clone()));
         slot.set(Some(orchestrator.router()));
         Reference { sim, orchestrator, config, store, slot }
     }

@@ -21,7 +21,11 @@ pub const HOLD_MUSIC_URL: &str = "http://com.twilio.sounds.music.s3.amazonaws.co
 /// The command line. Every flag also reads an environment variable; a few fall back to the `RINGBACK_*`
 /// variable of the same meaning, so `ringback conform` can start this service unchanged.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "ringback-orchestrator", version, about = "Transfers callers between a Vapi assistant and human specialists over Twilio, and brings them back when a transfer fails")]
+#[command(
+    name = "ringback-orchestrator",
+    version,
+    about = "Transfers callers between a Vapi assistant and human specialists over Twilio, and brings them back when a transfer fails"
+)]
 pub struct Args {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 3000)]
@@ -39,13 +43,13 @@ pub struct Args {
     /// Twilio auth token [fallback: RINGBACK_TWILIO_AUTH_TOKEN].
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
-    /// Twilio's API base URL [fallback: RINGBACK_TWILIO_API_URL; default: https://api.twilio.com].
+    /// Twilio's API base URL [fallback: RINGBACK_TWILIO_API_URL; default: <https://api.twilio.com>].
     #[arg(long, env = "TWILIO_API_URL")]
     pub twilio_api_url: Option<String>,
     /// Vapi private API key [fallback: RINGBACK_VAPI_API_KEY].
     #[arg(long, env = "VAPI_API_KEY", hide_env_values = true)]
     pub vapi_api_key: Option<String>,
-    /// Vapi's API base URL [fallback: RINGBACK_VAPI_API_URL; default: https://api.vapi.ai].
+    /// Vapi's API base URL [fallback: RINGBACK_VAPI_API_URL; default: <https://api.vapi.ai>].
     #[arg(long, env = "VAPI_API_URL")]
     pub vapi_api_url: Option<String>,
     /// The assistant callers talk to [fallback: RINGBACK_VAPI_ASSISTANT_ID].
@@ -145,7 +149,8 @@ pub enum ConfigError {
 impl Config {
     /// Resolves `args`, reading the `RINGBACK_*` fallbacks through `env`.
     pub fn resolve(args: Args, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let fallback = |value: Option<String>, name: &str| value.or_else(|| env(name).filter(|v| !v.is_empty()));
+        let fallback =
+            |value: Option<String>, name: &str| value.or_else(|| env(name).filter(|v| !v.is_empty()));
         let mut missing = Vec::new();
         let mut required = |value: Option<String>, flag: &str, var: &str, ringback: &str| {
             let value = fallback(value, ringback);
@@ -160,9 +165,14 @@ impl Config {
             "TWILIO_ACCOUNT_SID",
             "RINGBACK_TWILIO_ACCOUNT_SID",
         );
-        let twilio_auth_token =
-            required(args.twilio_auth_token, "twilio-auth-token", "TWILIO_AUTH_TOKEN", "RINGBACK_TWILIO_AUTH_TOKEN");
-        let vapi_api_key = required(args.vapi_api_key, "vapi-api-key", "VAPI_API_KEY", "RINGBACK_VAPI_API_KEY");
+        let twilio_auth_token = required(
+            args.twilio_auth_token,
+            "twilio-auth-token",
+            "TWILIO_AUTH_TOKEN",
+            "RINGBACK_TWILIO_AUTH_TOKEN",
+        );
+        let vapi_api_key =
+            required(args.vapi_api_key, "vapi-api-key", "VAPI_API_KEY", "RINGBACK_VAPI_API_KEY");
         let vapi_assistant_id = required(
             args.vapi_assistant_id,
             "vapi-assistant-id",
@@ -184,10 +194,10 @@ impl Config {
             );
         }
         let mut entries = args.specialists;
-        if entries.is_empty() {
-            if let Some(list) = env("RINGBACK_SPECIALIST_NUMBERS") {
-                entries = list.split(',').map(str::to_owned).collect();
-            }
+        if entries.is_empty()
+            && let Some(list) = env("RINGBACK_SPECIALIST_NUMBERS")
+        {
+            entries = list.split(',').map(str::to_owned).collect();
         }
         entries.retain(|e| !e.trim().is_empty());
         if entries.is_empty() {
@@ -214,7 +224,8 @@ impl Config {
             public_url,
             twilio_api_url: url(
                 "--twilio-api-url",
-                fallback(args.twilio_api_url, "RINGBACK_TWILIO_API_URL").unwrap_or_else(|| TWILIO_API_URL.into()),
+                fallback(args.twilio_api_url, "RINGBACK_TWILIO_API_URL")
+                    .unwrap_or_else(|| TWILIO_API_URL.into()),
             )?,
             twilio_account_sid,
             twilio_auth_token: Secret::from(twilio_auth_token),
@@ -339,7 +350,9 @@ impl Directory {
 }
 
 fn is_destination(n: &str) -> bool {
-    let e164 = n.strip_prefix('+').is_some_and(|d| (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
+    let e164 = n
+        .strip_prefix('+')
+        .is_some_and(|d| (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()));
     e164 || (n.starts_with("sip:") && n.len() > 4)
 }
 

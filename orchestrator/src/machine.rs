@@ -18,7 +18,7 @@ pub const QUICK_HANG_UP_S: u32 = 5;
 /// How many times creating an assistant session is tried before giving up.
 pub const SESSION_ATTEMPTS: u32 = 3;
 /// The most conversation lines kept for context; older ones are dropped first.
-const TRANSCRIPT_LINES: usize = 40;
+pub const TRANSCRIPT_LINES: usize = 40;
 /// The longest line kept, in characters.
 const LINE_CHARS: usize = 500;
 /// The most webhook keys remembered to recognise redeliveries.
@@ -709,10 +709,12 @@ impl Call {
         let outcome = if a.bridged {
             if duration_s.is_some_and(|d| d < QUICK_HANG_UP_S) { Outcome::HungUp } else { Outcome::Completed }
         } else if status == LegStatus::Completed {
-            // Answered but never bridged: detection found a machine (and the leg was told to hang up).
+            // Answered but never bridged: detection found a machine (and the leg was told to hang up),
+            // or the far end hung up before detection finished, or the join never happened.
             match a.answered_by {
-                Some(by) if by.is_person() => Outcome::Failed,
-                _ => Outcome::Machine,
+                Some(by) if !by.is_person() => Outcome::Machine,
+                Some(_) => Outcome::Failed,
+                None => Outcome::HungUp,
             }
         } else {
             Outcome::of_final_status(status)

@@ -22,7 +22,8 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let config = Config::resolve(Args::parse(), |name| std::env::var(name).ok())?;
     let store = config.store.open().with_context(|| format!("opening the state store `{}`", config.store))?;
-    let http = ReqwestClient::new(Duration::from_secs(config.api_timeout_s)).context("building the HTTP client")?;
+    let http =
+        ReqwestClient::new(Duration::from_secs(config.api_timeout_s)).context("building the HTTP client")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

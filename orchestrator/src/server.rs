@@ -24,11 +24,13 @@ use tokio::sync::{Mutex, Notify, OnceCell};
 
 use crate::config::Config;
 use crate::http::HttpClient;
-use crate::machine::{Action, AnsweredBy, Call, Decision, Event, LegStatus, Line, Outcome, Phase, Reply, Resume};
+use crate::machine::{
+    Action, AnsweredBy, Call, Decision, Event, LegStatus, Line, Outcome, Phase, Reply, Resume,
+};
 use crate::store::{Store, StoreError, Write};
 use crate::twilio::{TwilioClient, is_valid_signature};
-use crate::vapi::{VapiAuth, VapiClient};
 use crate::twiml;
+use crate::vapi::{VapiAuth, VapiClient};
 
 /// The most a webhook body may be.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -130,7 +132,7 @@ impl Orchestrator {
             resumed += 1;
             self.dispatch(&call.caller, Event::Restarted).await;
             if matches!(call.phase, Phase::Holding | Phase::Bridged) {
-                self.spawn_check(call.caller.clone(), Duration::ZERO);
+                self.spawn_check(call.caller.clone(), Duration::ZERO, None);
             }
         }
         Ok(resumed)
@@ -181,16 +183,17 @@ impl Orchestrator {
     fn retire(&self, call: &Call, batch: &mut Vec<Write>) -> Result<(), StoreError> {
         let store = &self.inner.store;
         let finished = store.scan("ended/")?;
-        let next = finished.last().and_then(|(k, _)| k["ended/".len()..].parse::<u64>().ok()).map_or(0, |n| n + 1);
+        let next =
+            finished.last().and_then(|(k, _)| k["ended/".len()..].parse::<u64>().ok()).map_or(0, |n| n + 1);
         batch.push(Write::Put(format!("ended/{next:020}"), call.caller.as_bytes().to_vec()));
         let excess = (finished.len() + 1).saturating_sub(self.inner.config.max_finished_calls);
         for (key, caller) in finished.into_iter().take(excess) {
             let caller = String::from_utf8_lossy(&caller).into_owned();
-            if let Some(bytes) = store.get(&format!("call/{caller}"))? {
-                if let Ok(old) = serde_json::from_slice::<Call>(&bytes) {
-                    for id in old.session.iter().chain(old.transfers.iter().map(|t| &t.session)) {
-                        batch.push(Write::Delete(format!("session/{id}")));
-                    }
+            if let Some(bytes) = store.get(&format!("call/{caller}"))?
+                && let Ok(old) = serde_json::from_slice::<Call>(&bytes)
+            {
+                for id in old.session.iter().chain(old.transfers.iter().map(|t| &t.session)) {
+                    batch.push(Write::Delete(format!("session/{id}")));
                 }
             }
             batch.push(Write::Delete(format!("call/{caller}")));
@@ -257,7 +260,9 @@ impl Orchestrator {
                 Some(match inner.vapi.create_call(&body).await {
                     Ok(created) => match created.twiml {
                         Some(twiml) => Event::SessionCreated { id: created.id, twiml },
-                        None => Event::SessionFailed { error: "Vapi returned no phoneCallProviderDetails.twiml".into() },
+                        None => Event::SessionFailed {
+                            error: "Vapi returned no phoneCallProviderDetails.twiml".into(),
+                        },
                     },
                     Err(e) => {
                         tracing::warn!(caller, error = %e, "creating the assistant session failed");
@@ -318,7 +323,7 @@ impl Orchestrator {
                     }
                 };
                 let ring = Duration::from_secs(u64::from(inner.config.ring_timeout_s) + WATCHDOG_GRACE_S);
-                self.spawn_check(caller.to_owned(), ring);
+                self.spawn_check(caller.to_owned(), ring, Some((transfer, attempt)));
                 Some(outcome)
             }
             Action::HangUp { leg } => {
@@ -334,39 +339,49 @@ impl Orchestrator {
     }
 
     /// After `after`, asks Twilio about the caller's legs if the state still waits on a callback: a
-    /// lost final status callback must not leave the caller on hold for ever.
-    fn spawn_check(&self, caller: String, after: Duration) {
+    /// lost final status callback must not leave the caller on hold for ever. With `attempt`, only if
+    /// that dial is still the one the caller waits on, unanswered.
+    fn spawn_check(&self, caller: String, after: Duration, attempt: Option<(usize, usize)>) {
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
             let Ok(Some(bytes)) = this.inner.store.get(&format!("call/{caller}")) else { return };
             let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { return };
-            if !matches!(call.phase, Phase::Holding | Phase::Bridged) {
+            let waiting = match attempt {
+                None => matches!(call.phase, Phase::Holding | Phase::Bridged),
+                Some((t, a)) => {
+                    call.phase == Phase::Holding
+                        && t + 1 == call.transfers.len()
+                        && call.transfers[t].attempts.len() == a + 1
+                        && !call.transfers[t].attempts[a].status.is_final()
+                }
+            };
+            if !waiting {
                 return;
             }
             let _guard = Busy::new(&this.inner);
-            if let Ok(info) = this.inner.twilio.fetch_call(&caller).await {
-                if let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final()) {
-                    this.dispatch(&caller, Event::CallerStatus { status, key: None }).await;
-                    return;
-                }
+            if let Ok(info) = this.inner.twilio.fetch_call(&caller).await
+                && let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final())
+            {
+                this.dispatch(&caller, Event::CallerStatus { status, key: None }).await;
+                return;
             }
             let (transfer, t) = (call.transfers.len() - 1, &call.transfers[call.transfers.len() - 1]);
-            let Some((attempt, a)) = t.attempts.iter().enumerate().last() else { return };
+            let Some((attempt, a)) = t.attempts.iter().enumerate().next_back() else { return };
             let Some(leg) = a.leg.clone().filter(|_| !a.status.is_final()) else { return };
-            if let Ok(info) = this.inner.twilio.fetch_call(&leg).await {
-                if let Some(status) = LegStatus::parse(&info.status) {
-                    let event = Event::SpecialistStatus {
-                        transfer,
-                        attempt,
-                        leg,
-                        status,
-                        key: None,
-                        duration_s: None,
-                        answered_by: None,
-                    };
-                    this.dispatch(&caller, event).await;
-                }
+            if let Ok(info) = this.inner.twilio.fetch_call(&leg).await
+                && let Some(status) = LegStatus::parse(&info.status)
+            {
+                let event = Event::SpecialistStatus {
+                    transfer,
+                    attempt,
+                    leg,
+                    status,
+                    key: None,
+                    duration_s: None,
+                    answered_by: None,
+                };
+                this.dispatch(&caller, event).await;
             }
         });
     }
@@ -469,11 +484,19 @@ impl Drop for Busy {
 fn first_message(resume: &Resume) -> String {
     let department = &resume.department;
     match resume.outcome {
-        Outcome::Busy => format!("I'm sorry, the {department} line is busy right now. I'm still here with you. How else can I help?"),
-        Outcome::NoAnswer => format!("I'm sorry, nobody from {department} picked up. I'm still here with you. How else can I help?"),
-        Outcome::Machine => format!("I'm sorry, I only reached voicemail at {department}. I'm still here with you. How else can I help?"),
+        Outcome::Busy => format!(
+            "I'm sorry, the {department} line is busy right now. I'm still here with you. How else can I help?"
+        ),
+        Outcome::NoAnswer => format!(
+            "I'm sorry, nobody from {department} picked up. I'm still here with you. How else can I help?"
+        ),
+        Outcome::Machine => format!(
+            "I'm sorry, I only reached voicemail at {department}. I'm still here with you. How else can I help?"
+        ),
         Outcome::Completed => "Welcome back. Is there anything else I can help you with?".to_owned(),
-        _ => format!("I'm sorry, I couldn't connect you to {department}. I'm still here with you. How else can I help?"),
+        _ => format!(
+            "I'm sorry, I couldn't connect you to {department}. I'm still here with you. How else can I help?"
+        ),
     }
 }
 
@@ -521,19 +544,28 @@ fn parse_twilio(
     uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<TwilioForm, Response> {
+) -> Result<TwilioForm, Refused> {
     let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     if !orchestrator.twilio_authentic(uri, headers, &params) {
         tracing::warn!(path = uri.path(), "Twilio webhook with a missing or wrong signature rejected");
-        return Err((StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response());
+        return Err(Refused("invalid X-Twilio-Signature"));
     }
     let form = TwilioForm(params);
     let account = form.get("AccountSid");
     if account.is_some_and(|a| a != orchestrator.inner.config.twilio_account_sid) {
         tracing::warn!(path = uri.path(), "Twilio webhook for another account rejected");
-        return Err((StatusCode::FORBIDDEN, "webhook for another account").into_response());
+        return Err(Refused("webhook for another account"));
     }
     Ok(form)
+}
+
+/// A webhook refused as unauthenticated: 403, and nothing done.
+struct Refused(&'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (StatusCode::FORBIDDEN, self.0).into_response()
+    }
 }
 
 fn twiml_response(doc: String) -> Response {
@@ -547,7 +579,7 @@ fn bad_request(what: &str) -> Response {
 async fn voice(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let form = match parse_twilio(&o, &uri, &headers, &body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let (Some(caller), Some(from), Some(to)) = (form.get("CallSid"), form.get("From"), form.get("To")) else {
         return bad_request("CallSid, From or To");
@@ -571,11 +603,7 @@ impl Orchestrator {
         let mut later = Vec::new();
         let mut pending: VecDeque<Action> = decision.actions.into();
         while let Some(action) = pending.pop_front() {
-            let inline = match &action {
-                Action::CreateSession { .. } => true,
-                Action::RedirectCaller { .. } => true,
-                _ => false,
-            };
+            let inline = matches!(action, Action::CreateSession { .. } | Action::RedirectCaller { .. });
             if !inline {
                 later.push(action);
                 continue;
@@ -616,9 +644,10 @@ struct Leg {
 async fn caller_status(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let form = match parse_twilio(&o, &uri, &headers, &body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
-    let (Some(caller), Some(status)) = (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse))
+    let (Some(caller), Some(status)) =
+        (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse))
     else {
         return bad_request("CallSid or CallStatus");
     };
@@ -628,8 +657,8 @@ async fn caller_status(State(o): State<Orchestrator>, uri: Uri, headers: HeaderM
 
 async fn hold_music(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     // GET requests carry their parameters in the query string, which is part of the signed URL.
-    if let Err(response) = parse_twilio(&o, &uri, &headers, &body) {
-        return response;
+    if let Err(refused) = parse_twilio(&o, &uri, &headers, &body) {
+        return refused.into_response();
     }
     twiml_response(twiml::hold_music(&o.inner.config.hold_music_url))
 }
@@ -643,7 +672,7 @@ async fn hold_ended(
 ) -> Response {
     let form = match parse_twilio(&o, &uri, &headers, &body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let status = form.get("CallStatus").and_then(LegStatus::parse);
     if status.is_some_and(LegStatus::is_final) {
@@ -655,7 +684,11 @@ async fn hold_ended(
     twiml_response(match reply {
         Some(Reply::Twiml(doc)) => doc,
         // Nothing to come back to yet: wait a moment and ask again, rather than let the call end.
-        _ => twiml::retry(&format!("{}{}", o.inner.config.public_url, uri.path_and_query().map_or("", |p| p.as_str()))),
+        _ => twiml::retry(&format!(
+            "{}{}",
+            o.inner.config.public_url,
+            uri.path_and_query().map_or("", |p| p.as_str())
+        )),
     })
 }
 
@@ -668,7 +701,7 @@ async fn specialist(
 ) -> Response {
     let form = match parse_twilio(&o, &uri, &headers, &body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
     let Some(sid) = form.get("CallSid") else { return bad_request("CallSid") };
     let event = Event::SpecialistAnswered {
@@ -692,9 +725,10 @@ async fn specialist_status(
 ) -> Response {
     let form = match parse_twilio(&o, &uri, &headers, &body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(refused) => return refused.into_response(),
     };
-    let (Some(sid), Some(status)) = (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse)) else {
+    let (Some(sid), Some(status)) = (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse))
+    else {
         return bad_request("CallSid or CallStatus");
     };
     let event = Event::SpecialistStatus {
@@ -801,7 +835,13 @@ impl Orchestrator {
     }
 
     /// Asks the machine for a transfer; whether it was accepted and what the assistant is told.
-    async fn transfer(&self, caller: Option<&str>, session: &str, key: String, requested: Option<&str>) -> (bool, String) {
+    async fn transfer(
+        &self,
+        caller: Option<&str>,
+        session: &str,
+        key: String,
+        requested: Option<&str>,
+    ) -> (bool, String) {
         let Some(caller) = caller else {
             return (false, "This call is not one this service placed; it cannot be transferred.".to_owned());
         };
@@ -819,7 +859,9 @@ fn tool_call_list(message: &Value) -> Vec<&Value> {
     if let Some(list) = message["toolCallList"].as_array() {
         return list.iter().collect();
     }
-    message["toolWithToolCallList"].as_array().map_or_else(Vec::new, |l| l.iter().map(|t| &t["toolCall"]).collect())
+    message["toolWithToolCallList"]
+        .as_array()
+        .map_or_else(Vec::new, |l| l.iter().map(|t| &t["toolCall"]).collect())
 }
 
 /// A tool call's arguments: an object, or a JSON string of one (OpenAI's wire form).

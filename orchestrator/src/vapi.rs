@@ -72,7 +72,11 @@ impl VapiClient {
 
     /// `GET /assistant/{id}`: the assistant as Vapi stores it.
     pub async fn get_assistant(&self, id: &str) -> Result<serde_json::Value, ApiError> {
-        let url = format!("{}/assistant/{}", self.api_base, form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>());
+        let url = format!(
+            "{}/assistant/{}",
+            self.api_base,
+            form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+        );
         let request = ApiRequest::get(url)
             .with_header("Authorization", bearer_auth(self.api_key.expose()))
             .with_header("Accept", "application/json");
