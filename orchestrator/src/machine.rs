@@ -56,7 +56,15 @@ pub struct Call {
     /// Keys of webhooks already handled, newest last; bounded.
     pub seen: Vec<String>,
     /// Answers given to transfer requests, by request key; bounded like `seen`.
-    pub answers: Vec<(String, String)>,
+    pub answers: Vec<Answer>,
+}
+
+/// The answer given to one transfer request, repeated if the request is delivered again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answer {
+    pub key: String,
+    pub accepted: bool,
+    pub text: String,
 }
 
 /// Where the caller is.
@@ -567,10 +575,9 @@ impl Call {
         session: &str,
         destination: Result<Destination, String>,
     ) -> Decision {
-        if let Some((_, text)) = self.answers.iter().find(|(k, _)| *k == key) {
+        if let Some(answer) = self.answers.iter().find(|a| a.key == key) {
             // Vapi delivered the tool call again: the same answer, nothing done twice.
-            let accepted = text.starts_with("Transferring");
-            return Decision::reply(Reply::Transfer { accepted, text: text.clone() });
+            return Decision::reply(Reply::Transfer { accepted: answer.accepted, text: answer.text.clone() });
         }
         let (accepted, text, actions) = match (self.phase, destination) {
             (Phase::Ended, _) => (false, "The caller has already hung up.".to_owned(), Vec::new()),
@@ -605,7 +612,7 @@ impl Call {
                 (true, text, vec![Action::Hold { transfer, conference }])
             }
         };
-        self.answers.push((key, text.clone()));
+        self.answers.push(Answer { key, accepted, text: text.clone() });
         if self.answers.len() > SEEN_KEYS {
             self.answers.remove(0);
         }

@@ -30,17 +30,20 @@ const SECRET: &str = "test-webhook-secret";
 /// A world whose number sends calls to the orchestrator, whose assistant transfers to sales when the
 /// caller asks for it, and whose specialists behave as `phones` says.
 fn world(phones: &[(&str, &str)]) -> World {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("ringback_orchestrator=debug")
-        .with_test_writer()
-        .try_init();
+    World::new(world_config(ORCHESTRATOR_URL, phones)).expect("valid world")
+}
+
+/// The world's configuration, with the orchestrator at `orchestrator_url`.
+fn world_config(orchestrator_url: &str, phones: &[(&str, &str)]) -> WorldConfig {
+    let _ =
+        tracing_subscriber::fmt().with_env_filter("ringback_orchestrator=info").with_test_writer().try_init();
     let mut config: WorldConfig = toml::from_str(&format!(
         r#"
         seed = 7
         [[accounts]]
         sid = "{ACCOUNT}"
         auth_token = "{TOKEN}"
-        numbers = [{{ phone_number = "{NUMBER}", voice_url = "{ORCHESTRATOR_URL}/twilio/voice" }}]
+        numbers = [{{ phone_number = "{NUMBER}", voice_url = "{orchestrator_url}/twilio/voice" }}]
         [vapi]
         api_keys = ["{API_KEY}"]
         [[vapi.scripts]]
@@ -73,7 +76,7 @@ fn world(phones: &[(&str, &str)]) -> World {
             "tools": [{"type": "function", "function": {"name": "transfer_to_specialist",
                 "parameters": {"type": "object", "properties": {"department": {"type": "string"}}}}}],
         },
-        "server": {"url": format!("{ORCHESTRATOR_URL}/vapi/webhook"), "secret": SECRET},
+        "server": {"url": format!("{orchestrator_url}/vapi/webhook"), "secret": SECRET},
     }));
     config.vapi.phone_numbers.push(json!({
         "id": PHONE, "provider": "twilio", "number": NUMBER, "twilioAccountSid": ACCOUNT.to_string(),
@@ -83,7 +86,7 @@ fn world(phones: &[(&str, &str)]) -> World {
         let b = toml::from_str::<toml::Table>(&format!("b = {table}")).expect("behaviour toml");
         config.phones.insert((*number).into(), b["b"].clone().try_into().expect("behaviour"));
     }
-    World::new(config).expect("valid world")
+    config
 }
 
 fn config(specialists: &[&str]) -> Config {
@@ -449,4 +452,56 @@ async fn status_callbacks_late_and_out_of_order_never_move_a_call_backwards() {
     settle(&r, 300).await;
     assert_returned(&r, caller, "busy");
     assert_eq!(specialist_legs(&r, SALES).len(), 1, "{}", timeline(&r));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_real_sockets_a_busy_specialist_returns_the_caller() {
+    use ringback_orchestrator::http::ReqwestClient;
+    use ringback_orchestrator::server::{Orchestrator, serve};
+    use ringback_orchestrator::store::MemoryStore;
+    use ringback_sim::runtime::{Clock, Sim};
+    use std::sync::Arc;
+
+    // Real time, scaled: a simulated second takes 50 ms.
+    const SCALE: f64 = 0.05;
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (twilio, vapi, orch) = (bind().await.unwrap(), bind().await.unwrap(), bind().await.unwrap());
+    let base = |l: &tokio::net::TcpListener| format!("http://{}", l.local_addr().unwrap());
+    let (twilio_url, vapi_url, orch_url) = (base(&twilio), base(&vapi), base(&orch));
+
+    let mut world = world_config(&orch_url, &[(SALES, r#"{ answer = "busy" }"#)]);
+    world.vapi.public_url = vapi_url.clone();
+    let transport = ringback_sim::transport::HttpTransport::new(SCALE).expect("client");
+    let sim = Sim::new(World::new(world).expect("world"), Clock::start(SCALE), Arc::new(transport));
+    let (twilio_router, vapi_router) =
+        (ringback_sim::twilio::rest::router(sim.clone()), ringback_sim::vapi::rest::router(sim.clone()));
+    tokio::spawn(async move { axum::serve(twilio, twilio_router).await });
+    tokio::spawn(async move { axum::serve(vapi, vapi_router).await });
+    tokio::spawn(ringback_sim::runtime::drive(sim.clone(), std::future::pending()));
+
+    let mut config = Config::for_tests(&orch_url, &["sales=+15550000201"]);
+    config.twilio_account_sid = ACCOUNT.to_string();
+    config.twilio_api_url = twilio_url;
+    config.vapi_api_url = vapi_url;
+    let http = ReqwestClient::new(Duration::from_secs(5)).expect("client");
+    let orchestrator = Orchestrator::new(config, Arc::new(http), Arc::new(MemoryStore::new()));
+    tokio::spawn(serve(orch, orchestrator, std::future::pending(), Duration::from_secs(1)));
+
+    let caller = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    tokio::time::sleep(Duration::from_secs_f64(5.0 * SCALE)).await;
+    sim.with(|w| w.caller_says(caller, "I need sales")).expect("caller speaks");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let connected = sim.world().vapi_calls().filter(|c| c.started_at.is_some()).count();
+        if connected == 2 {
+            break;
+        }
+        let timeline = sim.world().journal().timeline();
+        assert!(tokio::time::Instant::now() < deadline, "the caller never came back:\n{timeline}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls: Vec<VapiCall> = sim.world().vapi_calls().cloned().collect();
+    let overrides = calls[1].overrides.clone().unwrap_or(Value::Null);
+    assert_eq!(overrides["variableValues"]["transfer_outcome"], "busy", "{overrides:#}");
+    assert_eq!(calls[1].twilio_call, Some(caller));
 }
