@@ -94,6 +94,28 @@ pub enum Event {
         to: String,
         cause: Option<String>,
     },
+    /// A call leg came into being: its first transition, with who calls whom. Renders like a transition.
+    CallCreated {
+        call: CallSid,
+        /// Twilio's `Direction`: `inbound`, `outbound-api`, `outbound-dial`.
+        direction: String,
+        from: String,
+        to: String,
+        /// The state it starts in.
+        state: String,
+        cause: String,
+    },
+    /// A call joined (`joined`) or left a conference.
+    Participant {
+        conference: ConferenceSid,
+        call: CallSid,
+        joined: bool,
+    },
+    /// Answering machine detection decided who answered a call (Twilio's `AnsweredBy`).
+    Detection {
+        call: CallSid,
+        answered_by: String,
+    },
     /// Something was put on the scheduler.
     Scheduled {
         due: SimInstant,
@@ -235,6 +257,15 @@ impl fmt::Display for TimelineLine<'_> {
                     write!(f, " ({cause})")?;
                 }
                 Ok(())
+            }
+            Event::CallCreated { call, state, cause, .. } => {
+                write!(f, "call {call} none → {state} ({cause})")
+            }
+            Event::Participant { conference, call, joined } => {
+                write!(f, "conference {conference}: {call} {}", if *joined { "joins" } else { "leaves" })
+            }
+            Event::Detection { call, answered_by } => {
+                write!(f, "call {call}: answering machine detection says {answered_by}")
             }
             Event::Scheduled { due, what } => write!(f, "scheduled at {due}: {what}"),
             Event::Audio { call, hears } => write!(f, "call {call} hears {hears}"),

@@ -350,6 +350,20 @@ impl World {
         self.journal.transition(self.now, entity, from, to, cause);
     }
 
+    /// Journals a new call leg (which must already exist) in its first state.
+    pub(crate) fn call_created(&mut self, call: CallSid, state: &str, cause: &str) {
+        let Some(leg) = self.twilio.calls.get(&call) else { return };
+        let event = crate::journal::Event::CallCreated {
+            call,
+            direction: leg.direction.as_str().to_owned(),
+            from: leg.from.clone(),
+            to: leg.to.clone(),
+            state: state.to_owned(),
+            cause: cause.to_owned(),
+        };
+        self.journal.record(self.now, event);
+    }
+
     pub(crate) fn hear(&mut self, call: CallSid, hears: impl Into<String>) {
         self.journal.record(self.now, JournalEvent::Audio { call, hears: hears.into() });
     }

@@ -6,7 +6,6 @@
 //! `ApplicationSid` (21205), `From` owned by the account (21210), redirecting an ended call 21220.
 
 use crate::ids::{AccountSid, CallSid};
-use crate::journal::Entity;
 use crate::time::SimDuration;
 use crate::twilio::conferences::JoinSettings;
 use crate::twilio::engine::{Amd, Doc, Event, FetchKind, Hook, Leg, OnAnswer, Remote};
@@ -108,7 +107,7 @@ impl World {
         leg.remote = Remote::Phone(self.phone_behaviour(&to_endpoint.to_string()));
         leg.on_answer = Some(OnAnswer::Run(doc));
         self.twilio.calls.insert(sid, leg);
-        self.transition(Entity::Call(sid), "none", "queued", Some("REST create"));
+        self.call_created(sid, "queued", "REST create");
         self.schedule(SimDuration::ZERO, Event::Dial(sid));
         Ok(self.call_resource(sid).expect("the call was just created"))
     }
@@ -290,7 +289,7 @@ impl World {
         leg.fallback =
             number.voice_fallback_url.clone().map(|url| Hook { url, method: number.voice_fallback_method });
         self.twilio.calls.insert(sid, leg);
-        self.transition(Entity::Call(sid), "none", "ringing", Some(&format!("{from} dials {to}")));
+        self.call_created(sid, "ringing", &format!("{from} dials {to}"));
         match number.voice_url.filter(|u| !u.is_empty()) {
             Some(url) => {
                 self.fetch_twiml(sid, Hook { url, method: number.voice_method }, FetchKind::Voice, Vec::new())
@@ -313,7 +312,7 @@ impl World {
         let sid = leg.sid;
         leg.on_answer = Some(OnAnswer::Join(conference, Box::new(settings)));
         self.twilio.calls.insert(sid, leg);
-        self.transition(Entity::Call(sid), "none", "queued", Some(&format!("participant of {conference}")));
+        self.call_created(sid, "queued", &format!("participant of {conference}"));
         self.schedule(SimDuration::ZERO, Event::Dial(sid));
         sid
     }

@@ -144,7 +144,8 @@ impl World {
         participant.wait_method = settings.wait_method;
         participant.status = ParticipantStatus::Connected;
         participant.updated_at = now;
-        self.note(format!("conference {sid}: {call} joins"));
+        self.journal
+            .record(self.now, crate::journal::Event::Participant { conference: sid, call, joined: true });
         self.conference_callback(sid, "participant-join", ConferenceEvent::Join, Some(call), Vec::new());
         self.maybe_start(sid);
         self.refresh_audio(sid);
@@ -300,7 +301,8 @@ impl World {
             conf.participants.shift_remove(&call);
             return;
         }
-        self.note(format!("conference {sid}: {call} leaves"));
+        self.journal
+            .record(self.now, crate::journal::Event::Participant { conference: sid, call, joined: false });
         let reason = match how {
             Leave::Left => "participant-left",
             Leave::Kicked => "participant-kicked",

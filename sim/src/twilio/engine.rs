@@ -579,7 +579,7 @@ impl World {
         leg.answered_by = Some(by);
         leg.amd_duration = Some(after);
         let Some(amd) = leg.amd.clone() else { return };
-        self.note(format!("call {call}: answering machine detection says {by}"));
+        self.journal.record(self.now, crate::journal::Event::Detection { call, answered_by: by.to_string() });
         if let Some(hook) = amd.callback {
             let params = vec![
                 ("CallSid".to_owned(), call.to_string()),

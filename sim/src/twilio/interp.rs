@@ -398,7 +398,7 @@ impl World {
                 });
             }
             self.twilio.calls.insert(child, leg);
-            self.transition(Entity::Call(child), "none", "queued", Some(&format!("<Dial> from {call}")));
+            self.call_created(child, "queued", &format!("<Dial> from {call}"));
             // Twilio: <Dial> children skip `queued` and go straight to initiated.
             self.leg_input(child, LegInput::Dial, None);
             self.start_attempt(child);
