@@ -66,67 +66,20 @@ impl Slot {
     }
 }
 
-/// What happens to one webhook on its way to the target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// Delivered once, at once.
-    None,
-    /// Delivered twice in a row; the world sees the first answer.
-    Duplicate,
-    /// Delivered after this long (virtual time), which can put it after webhooks sent later.
-    Delay(std::time::Duration),
-}
-
-/// Decides the fault for each webhook.
-pub type FaultPlan = Arc<dyn Fn(&OutboundRequest) -> Fault + Send + Sync>;
-
-/// Delivers the world's webhooks for [`ORCHESTRATOR_HOST`] to whatever router the slot holds, with the
-/// plan's faults; while the slot holds none, the connection is refused, as for a stopped server.
-#[derive(Clone)]
+/// Delivers the world's webhooks for [`ORCHESTRATOR_HOST`] to whatever router the slot holds; while it
+/// holds none, the connection is refused, as for a stopped server. (Faults are the world's business:
+/// `WorldConfig::faults`, journaled.)
+#[derive(Clone, Debug)]
 pub struct SlotTransport {
     slot: Slot,
-    faults: Option<FaultPlan>,
-}
-
-impl std::fmt::Debug for SlotTransport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlotTransport")
-            .field("slot", &self.slot)
-            .field("faults", &self.faults.is_some())
-            .finish()
-    }
-}
-
-impl SlotTransport {
-    fn deliver(&self, request: OutboundRequest) -> SendFuture {
-        let router = self.slot.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match router {
-            Some(router) => InMemoryTransport::new().route(ORCHESTRATOR_HOST, router).send(request),
-            None => Box::pin(std::future::ready(Err(TransportError::Refused(ORCHESTRATOR_HOST.to_owned())))),
-        }
-    }
 }
 
 impl Transport for SlotTransport {
     fn send(&self, request: OutboundRequest) -> SendFuture {
-        let fault = self.faults.as_ref().map_or(Fault::None, |plan| plan(&request));
-        match fault {
-            Fault::None => self.deliver(request),
-            Fault::Duplicate => {
-                let this = self.clone();
-                Box::pin(async move {
-                    let first = this.deliver(request.clone()).await;
-                    let _ = this.deliver(request).await;
-                    first
-                })
-            }
-            Fault::Delay(after) => {
-                let this = self.clone();
-                Box::pin(async move {
-                    tokio::time::sleep(after).await;
-                    this.deliver(request).await
-                })
-            }
+        let router = self.slot.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match router {
+            Some(router) => InMemoryTransport::new().route(ORCHESTRATOR_HOST, router).send(request),
+            None => Box::pin(std::future::ready(Err(TransportError::Refused(ORCHESTRATOR_HOST.to_owned())))),
         }
     }
 }
@@ -145,13 +98,8 @@ impl Reference {
     /// Starts `world` (on the current tokio runtime's clock: pause it for virtual time) with the
     /// reference orchestrator configured by `config` as its target at [`ORCHESTRATOR_URL`].
     pub fn start(world: World, config: Config) -> Reference {
-        Reference::start_with_faults(world, config, None)
-    }
-
-    /// The same, with `faults` applied to the webhooks the world sends the orchestrator.
-    pub fn start_with_faults(world: World, config: Config, faults: Option<FaultPlan>) -> Reference {
         let slot = Slot::default();
-        let transport = SlotTransport { slot: slot.clone(), faults };
+        let transport = SlotTransport { slot: slot.clone() };
         let sim = Sim::new(world, Clock::start(1.0), Arc::new(transport));
         let store = MemoryStore::new();
         let orchestrator =

@@ -39,6 +39,8 @@ pub(crate) async fn record(
         response: None,
         error: None,
         finished_at: None,
+        expects_twiml: false,
+        fault: None,
     };
     let id = {
         let mut world = sim.world();

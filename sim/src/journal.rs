@@ -73,6 +73,14 @@ pub struct HttpExchange {
     pub error: Option<String>,
     /// When the response (or the error) arrived.
     pub finished_at: Option<SimInstant>,
+    /// Whether the sender acts on the answer as TwiML (a voice URL, a `<Dial action>`, a created call's
+    /// `Url`, a `waitUrl`), rather than ignoring it (status callbacks).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expects_twiml: bool,
+    /// A fault the run injected into this delivery (`duplicate of #12`, `delayed 8.000s`, `dropped`,
+    /// `forged: …`); absent for ordinary traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +118,11 @@ pub enum Event {
         conference: ConferenceSid,
         call: CallSid,
         joined: bool,
+    },
+    /// The caller said something to the assistant.
+    Says {
+        call: CallSid,
+        text: String,
     },
     /// Answering machine detection decided who answered a call (Twilio's `AnsweredBy`).
     Detection {
@@ -173,6 +186,11 @@ impl Journal {
         ExchangeId(self.entries.len() - 1)
     }
 
+    /// The sequence number of an exchange's line.
+    pub fn seq_of(&self, id: ExchangeId) -> u64 {
+        self.entries.get(id.0).map_or(0, |e| e.seq)
+    }
+
     pub fn finish_http(&mut self, id: ExchangeId, at: SimInstant, outcome: Result<HttpResponse, String>) {
         if let Some(Entry { event: Event::Http(x), .. }) = self.entries.get_mut(id.0) {
             x.finished_at = Some(at);
@@ -231,6 +249,9 @@ impl fmt::Display for TimelineLine<'_> {
         write!(f, "{:>10} #{:<5} ", at.to_string(), seq)?;
         match event {
             Event::Http(x) => {
+                if let Some(fault) = &x.fault {
+                    write!(f, "[{fault}] ")?;
+                }
                 write!(f, "{} → {} {} {}", x.from, x.to, x.method, x.url)?;
                 if !x.request_body.is_empty() {
                     write!(f, " {}", one_line(&x.request_body, 160))?;
@@ -264,6 +285,7 @@ impl fmt::Display for TimelineLine<'_> {
             Event::Participant { conference, call, joined } => {
                 write!(f, "conference {conference}: {call} {}", if *joined { "joins" } else { "leaves" })
             }
+            Event::Says { call, text } => write!(f, "call {call} says: {text}"),
             Event::Detection { call, answered_by } => {
                 write!(f, "call {call}: answering machine detection says {answered_by}")
             }
@@ -319,6 +341,8 @@ mod tests {
                 response: None,
                 error: None,
                 finished_at: None,
+                expects_twiml: false,
+                fault: None,
             },
         );
         j.note(SimInstant::ZERO, "meanwhile");

@@ -4,7 +4,8 @@
 //! Code map (start with `world`):
 //! - [`time`], [`rng`], [`ids`], [`sched`]: virtual time, seeded randomness, SIDs, the event queue.
 //! - [`journal`]: the record the harness judges.
-//! - [`transport`]: how webhooks reach a target: in memory or over HTTP.
+//! - [`transport`]: how webhooks reach a target: in memory or over HTTP; [`faults`]: what a run does
+//!   to them (duplicate, delay, drop, forge).
 //! - [`twilio`]: the fake Twilio; [`vapi`]: the fake Vapi.
 //!
 //! **Architecture Invariant:** nothing in this crate reads the wall clock or OS entropy. Time comes from
@@ -14,6 +15,7 @@
 //! orchestrator; they depend on it, never the other way round.
 
 pub mod control;
+pub mod faults;
 mod http_journal;
 pub mod ids;
 pub mod journal;

@@ -7,6 +7,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use crate::faults::FaultAction;
 use crate::ids::{AccountSid, CallSid, ConferenceSid, PhoneNumberSid, SidMint, StreamSid};
 use crate::journal::{Entity, Event as JournalEvent, ExchangeId, HttpExchange, HttpResponse, Journal, Party};
 use crate::phone::{Behaviour, PhoneBook};
@@ -97,6 +98,8 @@ pub struct WorldConfig {
     pub phones: IndexMap<String, Behaviour>,
     pub twilio: TwilioDefaults,
     pub vapi: VapiConfig,
+    /// Faults injected into the webhooks sent to the target.
+    pub faults: Vec<crate::faults::WebhookFault>,
 }
 
 /// Everything the world can put on its scheduler.
@@ -107,6 +110,10 @@ pub enum WorldEvent {
     /// A webhook between the two fakes (Twilio calling the fake Vapi's `/twilio/…` routes) is answered
     /// in process, as its own step, so neither fake is re-entered.
     Local(DeliveryId),
+    /// A webhook held back by a `delay` fault is sent now.
+    Delayed(DeliveryId),
+    /// A webhook a `drop` fault swallowed fails now, as a refused connection would.
+    Dropped(DeliveryId),
 }
 
 impl WorldEvent {
@@ -115,6 +122,8 @@ impl WorldEvent {
             WorldEvent::Twilio(e) => e.describe(),
             WorldEvent::Vapi(e) => e.describe(),
             WorldEvent::Local(id) => format!("in-process webhook {}", id.0),
+            WorldEvent::Delayed(id) => format!("delayed webhook {}", id.0),
+            WorldEvent::Dropped(id) => format!("dropped webhook {}", id.0),
         }
     }
 }
@@ -136,6 +145,48 @@ impl From<crate::vapi::Event> for WorldEvent {
 pub(crate) enum Purpose {
     Twilio(crate::twilio::engine::Purpose),
     Vapi(crate::vapi::Purpose),
+    /// A copy a fault added (a duplicate, a forgery): nobody acts on its answer.
+    Ignore {
+        from: Party,
+        timeout: SimDuration,
+        expects_twiml: bool,
+    },
+}
+
+impl Purpose {
+    fn sender(&self) -> Party {
+        match self {
+            Purpose::Twilio(_) => Party::Twilio,
+            Purpose::Vapi(_) => Party::Vapi,
+            Purpose::Ignore { from, .. } => *from,
+        }
+    }
+
+    fn expects_twiml(&self) -> bool {
+        use crate::twilio::engine::Purpose as P;
+        match self {
+            Purpose::Twilio(P::Twiml { .. } | P::HoldAudio { .. }) => true,
+            Purpose::Twilio(P::Callback { .. }) | Purpose::Vapi(_) => false,
+            Purpose::Ignore { expects_twiml, .. } => *expects_twiml,
+        }
+    }
+
+    /// What a copy of this webhook (a duplicate, a forgery) is for: only journaling its answer.
+    fn copy(&self, world: &World) -> Purpose {
+        Purpose::Ignore {
+            from: self.sender(),
+            timeout: self.timeout(world),
+            expects_twiml: self.expects_twiml(),
+        }
+    }
+
+    fn timeout(&self, world: &World) -> SimDuration {
+        match self {
+            Purpose::Twilio(_) => SimDuration::from_secs_f64(world.defaults.webhook_timeout_s),
+            Purpose::Vapi(p) => p.timeout,
+            Purpose::Ignore { timeout, .. } => *timeout,
+        }
+    }
 }
 
 impl From<crate::twilio::engine::Purpose> for Purpose {
@@ -235,6 +286,9 @@ pub struct World {
     pub(crate) vapi: VapiState,
     pub(crate) pending: IndexMap<DeliveryId, Pending>,
     next_delivery: u64,
+    faults: Vec<(crate::faults::WebhookFault, u32)>,
+    delayed: IndexMap<DeliveryId, (OutboundRequest, Purpose)>,
+    delayed_by: IndexMap<DeliveryId, SimDuration>,
     effects: Vec<Effect>,
     seed: u64,
 }
@@ -255,6 +309,9 @@ impl World {
             vapi: VapiState::new(config.vapi.clone(), rng.derive("vapi")),
             pending: IndexMap::new(),
             next_delivery: 0,
+            faults: config.faults.iter().cloned().map(|f| (f, 0)).collect(),
+            delayed: IndexMap::new(),
+            delayed_by: IndexMap::new(),
             effects: Vec::new(),
             seed: config.seed,
         };
@@ -327,6 +384,16 @@ impl World {
                 WorldEvent::Twilio(event) => self.handle_event(event),
                 WorldEvent::Vapi(event) => self.handle_vapi_event(event),
                 WorldEvent::Local(id) => self.answer_locally(id),
+                WorldEvent::Delayed(id) => {
+                    if let Some((request, purpose)) = self.delayed.shift_remove(&id) {
+                        let after = self.delayed_by.shift_remove(&id).unwrap_or_default();
+                        self.send(id, request, purpose, Some(format!("delayed {after}")));
+                    }
+                }
+                WorldEvent::Dropped(id) => {
+                    let error = DeliveryError::Connect("dropped by the run's fault plan".into());
+                    self.complete_delivery(id, Err(error));
+                }
             }
         }
     }
@@ -372,19 +439,103 @@ impl World {
         self.journal.note(self.now, text);
     }
 
-    /// Queues a webhook; `purpose` says what to do with its response and which fake sends it.
+    /// Queues a webhook; `purpose` says what to do with its response and which fake sends it. Webhooks to
+    /// the target go through the run's fault plan first.
     pub(crate) fn deliver(&mut self, request: OutboundRequest, purpose: impl Into<Purpose>) -> DeliveryId {
         let purpose = purpose.into();
+        let id = self.next_id();
+        let sender = purpose.sender();
+        let fault = if self.vapi.owns_url(&request.url) { None } else { self.fault_for(sender, &request) };
+        match fault {
+            None => {
+                self.send(id, request, purpose, None);
+            }
+            Some(FaultAction::Duplicate) => {
+                let (copy, copy_purpose) = (request.clone(), purpose.copy(self));
+                let first = self.send(id, request, purpose, None);
+                let seq = self.journal.seq_of(first);
+                let extra = self.next_id();
+                self.send(extra, copy, copy_purpose, Some(format!("duplicate of #{seq}")));
+            }
+            Some(FaultAction::Delay { delay_s }) => {
+                let after = SimDuration::from_secs_f64(delay_s.max(0.0));
+                self.delayed.insert(id, (request, purpose));
+                self.delayed_by.insert(id, after);
+                self.schedule(after, WorldEvent::Delayed(id));
+            }
+            Some(FaultAction::Drop) => {
+                self.send_nowhere(id, request, purpose);
+                self.schedule(SimDuration::ZERO, WorldEvent::Dropped(id));
+            }
+            Some(FaultAction::Forge) => {
+                let (forged, why) = crate::faults::forge(sender, request.clone());
+                let copy_purpose = purpose.copy(self);
+                self.send(id, request, purpose, None);
+                let extra = self.next_id();
+                self.send(extra, forged, copy_purpose, Some(why.to_owned()));
+            }
+        }
+        id
+    }
+
+    fn next_id(&mut self) -> DeliveryId {
         let id = DeliveryId(self.next_delivery);
         self.next_delivery += 1;
-        let (from, timeout) = match &purpose {
-            Purpose::Twilio(_) => {
-                (Party::Twilio, SimDuration::from_secs_f64(self.defaults.webhook_timeout_s))
+        id
+    }
+
+    /// The action of the first fault that takes this webhook, counting matches for `nth`.
+    fn fault_for(&mut self, sender: Party, request: &OutboundRequest) -> Option<FaultAction> {
+        for (fault, seen) in &mut self.faults {
+            if !fault.matches(sender, request) {
+                continue;
             }
-            Purpose::Vapi(p) => (Party::Vapi, p.timeout),
-        };
+            *seen += 1;
+            if fault.nth.is_none_or(|n| n == *seen) {
+                return Some(fault.action.clone());
+            }
+        }
+        None
+    }
+
+    /// Journals the exchange and hands it to the shell (or answers it in process).
+    fn send(
+        &mut self,
+        id: DeliveryId,
+        request: OutboundRequest,
+        purpose: Purpose,
+        fault: Option<String>,
+    ) -> ExchangeId {
         let local = self.vapi.owns_url(&request.url);
-        let exchange = self.journal.begin_http(
+        let (from, timeout) = (purpose.sender(), purpose.timeout(self));
+        let exchange = self.begin_exchange(from, local, &request, fault, purpose.expects_twiml());
+        if local {
+            self.pending.insert(id, Pending { exchange, purpose, timeout, request: Some(request) });
+            self.schedule(SimDuration::ZERO, WorldEvent::Local(id));
+        } else {
+            self.pending.insert(id, Pending { exchange, purpose, timeout, request: None });
+            self.effects.push(Effect::Deliver(Delivery { id, request, timeout }));
+        }
+        exchange
+    }
+
+    /// Journals an exchange that a `drop` fault keeps from the target.
+    fn send_nowhere(&mut self, id: DeliveryId, request: OutboundRequest, purpose: Purpose) {
+        let (from, timeout) = (purpose.sender(), purpose.timeout(self));
+        let exchange =
+            self.begin_exchange(from, false, &request, Some("dropped".to_owned()), purpose.expects_twiml());
+        self.pending.insert(id, Pending { exchange, purpose, timeout, request: None });
+    }
+
+    fn begin_exchange(
+        &mut self,
+        from: Party,
+        local: bool,
+        request: &OutboundRequest,
+        fault: Option<String>,
+        expects_twiml: bool,
+    ) -> ExchangeId {
+        self.journal.begin_http(
             self.now,
             HttpExchange {
                 from,
@@ -401,16 +552,10 @@ impl World {
                 response: None,
                 error: None,
                 finished_at: None,
+                expects_twiml,
+                fault,
             },
-        );
-        if local {
-            self.pending.insert(id, Pending { exchange, purpose, timeout, request: Some(request) });
-            self.schedule(SimDuration::ZERO, WorldEvent::Local(id));
-        } else {
-            self.pending.insert(id, Pending { exchange, purpose, timeout, request: None });
-            self.effects.push(Effect::Deliver(Delivery { id, request, timeout }));
-        }
-        id
+        )
     }
 
     /// The shell reports a webhook's outcome.
@@ -429,6 +574,8 @@ impl World {
         match purpose {
             Purpose::Twilio(purpose) => self.on_delivery(purpose, outcome),
             Purpose::Vapi(purpose) => self.on_vapi_delivery(purpose, outcome),
+            // A duplicate or forged copy: its answer is only journaled.
+            Purpose::Ignore { .. } => {}
         }
     }
 

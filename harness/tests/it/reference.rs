@@ -408,50 +408,84 @@ async fn a_restart_that_misses_the_busy_callback_still_returns_the_caller() {
     assert_returned(&r, caller, "no-answer");
 }
 
-fn path_and_status(request: &ringback_sim::transport::OutboundRequest) -> (String, String) {
-    let path = request.url.split('?').next().unwrap_or_default().to_owned();
-    let status = form_urlencoded::parse(&request.body)
-        .find(|(k, _)| k == "CallStatus")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
-    (path, status)
+/// A world with `faults` (TOML inline tables) on the webhooks to the orchestrator.
+fn world_with_faults(phones: &[(&str, &str)], faults: &[&str]) -> World {
+    let mut config = world_config(ORCHESTRATOR_URL, phones);
+    for fault in faults {
+        let t = toml::from_str::<toml::Table>(&format!("f = {fault}")).expect("fault toml");
+        config.faults.push(t["f"].clone().try_into().expect("fault"));
+    }
+    World::new(config).expect("valid world")
 }
 
 #[tokio::test(start_paused = true)]
 async fn every_webhook_delivered_twice_changes_nothing() {
-    use ringback::reference::Fault;
-    let plan: ringback::reference::FaultPlan = std::sync::Arc::new(|_| Fault::Duplicate);
-    let r = Reference::start_with_faults(
-        world(&[(SALES, r#"{ answer = "busy" }"#)]),
-        config(&["sales=+15550000201"]),
-        Some(plan),
-    );
+    let world = world_with_faults(&[(SALES, r#"{ answer = "busy" }"#)], &[r#"{ action = "duplicate" }"#]);
+    let r = Reference::start(world, config(&["sales=+15550000201"]));
     let caller = call_in(&r, CALLER, 5, "I need sales");
     settle(&r, 300).await;
+    assert!(timeline(&r).contains("[duplicate of #"), "the duplicates are journaled:\n{}", timeline(&r));
     assert_eq!(specialist_legs(&r, SALES).len(), 1, "one dial:\n{}", timeline(&r));
     assert_returned(&r, caller, "busy");
 }
 
 #[tokio::test(start_paused = true)]
 async fn status_callbacks_late_and_out_of_order_never_move_a_call_backwards() {
-    use ringback::reference::Fault;
-    // The specialist's `ringing` and `initiated` arrive after its final `busy`.
-    let plan: ringback::reference::FaultPlan =
-        std::sync::Arc::new(|request| match path_and_status(request) {
-            (p, s) if p.ends_with("/twilio/specialist-status") && (s == "ringing" || s == "initiated") => {
-                Fault::Delay(Duration::from_secs(8))
-            }
-            _ => Fault::None,
-        });
-    let r = Reference::start_with_faults(
-        world(&[(SALES, r#"{ answer = "busy", after_s = 2 }"#)]),
-        config(&["sales=+15550000201"]),
-        Some(plan),
-    );
+    // The specialist's `initiated` and `ringing` arrive after its final `busy`.
+    let late = |status: &str| {
+        format!(
+            r#"{{ path = "/twilio/specialist-status", call_status = "{status}", action = "delay", delay_s = 8 }}"#
+        )
+    };
+    let (initiated, ringing) = (late("initiated"), late("ringing"));
+    let world = world_with_faults(&[(SALES, r#"{ answer = "busy", after_s = 2 }"#)], &[&initiated, &ringing]);
+    let r = Reference::start(world, config(&["sales=+15550000201"]));
     let caller = call_in(&r, CALLER, 5, "I need sales");
     settle(&r, 300).await;
+    assert!(timeline(&r).contains("[delayed 8.000s]"), "{}", timeline(&r));
     assert_returned(&r, caller, "busy");
     assert_eq!(specialist_legs(&r, SALES).len(), 1, "{}", timeline(&r));
+}
+
+#[tokio::test(start_paused = true)]
+async fn forged_copies_of_every_webhook_are_refused() {
+    let world = world_with_faults(&[(SALES, r#"{ answer = "busy" }"#)], &[r#"{ action = "forge" }"#]);
+    let r = Reference::start(world, config(&["sales=+15550000201"]));
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    let world = r.sim.world();
+    let forged: Vec<_> = world
+        .journal()
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.event {
+            ringback_sim::journal::Event::Http(x)
+                if x.fault.as_deref().is_some_and(|f| f.starts_with("forged")) =>
+            {
+                Some(x.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    drop(world);
+    assert!(forged.len() > 10, "{}", timeline(&r));
+    for x in &forged {
+        assert_eq!(x.response.as_ref().map(|r| r.status), Some(403), "{} {}", x.url, x.request_body);
+    }
+    assert_returned(&r, caller, "busy");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_final_status_callback_is_recovered_by_asking_twilio() {
+    let world = world_with_faults(
+        &[(SALES, r#"{ answer = "no-answer" }"#)],
+        &[r#"{ path = "/twilio/specialist-status", call_status = "no-answer", action = "drop" }"#],
+    );
+    let r = Reference::start(world, config(&["sales=+15550000201"]));
+    let caller = call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 300).await;
+    assert!(timeline(&r).contains("[dropped]"), "{}", timeline(&r));
+    assert_returned(&r, caller, "no-answer");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,7 +158,8 @@ impl World {
         if l.state.is_ended() {
             return Err(format!("call {leg} has ended"));
         }
-        self.note(format!("call {leg} says: {text}"));
+        let event = crate::journal::Event::Says { call: leg, text: text.to_owned() };
+        self.journal.record(self.now, event);
         let id = self
             .vapi
             .calls

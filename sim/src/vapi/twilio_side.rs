@@ -74,6 +74,8 @@ impl World {
                 response: None,
                 error: None,
                 finished_at: None,
+                expects_twiml: false,
+                fault: None,
             },
         );
         let basic = format!(
