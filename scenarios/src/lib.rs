@@ -1,3 +1,408 @@
-//! The scenario format (parsing, validation, generation for property tests) and the built-in library.
+//! The scenario format and the built-in library.
 //!
-//! Built in issue #5; until then the crate holds only this map.
+//! A scenario file (TOML) describes a world from the caller's side: the specialist departments and how
+//! each of their phones answers, the callers (when they dial, what they ask the assistant for, when they
+//! hang up), the faults the run injects, and what should come of it. [`Scenario::plan`] expands it into
+//! a [`Plan`]: concrete numbers for every caller and specialist, the world the fakes run, and what the
+//! judge needs to know. Start at [`Scenario`]; [`library`] holds the built-in scenarios.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ringback_sim::faults::WebhookFault;
+use ringback_sim::phone::Behaviour;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub mod library;
+mod plan;
+
+pub use plan::{CallerPlan, Plan, Request};
+
+/// One scenario file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What the scenario checks, in a sentence.
+    #[serde(default)]
+    pub description: String,
+    /// The run's seed (default: the `--seed` of the run).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// How long the run may last, in simulated seconds.
+    #[serde(default = "default_duration_s")]
+    pub duration_s: f64,
+    /// What should happen to every caller (each caller group may say otherwise).
+    pub expect: Expect,
+    /// How the assistant asks for a transfer.
+    #[serde(default)]
+    pub transfer: TransferStyle,
+    /// The specialist departments the orchestrator may transfer to.
+    #[serde(default)]
+    pub specialists: Vec<Department>,
+    /// The callers.
+    pub callers: Vec<CallerGroup>,
+    /// Faults injected into the webhooks the fakes send the orchestrator.
+    #[serde(default)]
+    pub faults: Vec<WebhookFault>,
+    /// Stop the orchestrator at `at_s` and start it again `down_s` later, over the same state.
+    #[serde(default)]
+    pub restart: Option<Restart>,
+    /// The rule ids that apply (default: all).
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
+    /// How the reference orchestrator is configured for this scenario.
+    #[serde(default)]
+    pub orchestrator: OrchestratorOptions,
+}
+
+fn default_duration_s() -> f64 {
+    300.0
+}
+
+/// What should come of a caller's call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    /// Talking with a specialist at the end.
+    Bridged,
+    /// Back with an assistant after a failed transfer.
+    Returned,
+    /// The transfer is refused: no specialist is dialed.
+    Refused,
+    /// The caller hangs up; nothing is left behind.
+    CallerLeft,
+}
+
+impl Expect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Bridged => "bridged",
+            Expect::Returned => "returned",
+            Expect::Refused => "refused",
+            Expect::CallerLeft => "caller-left",
+        }
+    }
+}
+
+/// How the assistant asks for a transfer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TransferStyle {
+    /// A custom function tool whose server is the orchestrator (`tool-calls`).
+    #[default]
+    Tool,
+}
+
+/// A department and its phones, dialed in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Department {
+    pub name: String,
+    /// How each of the department's phones answers; numbers are assigned.
+    pub phones: Vec<Behaviour>,
+}
+
+/// One caller, or `count` callers alike (each with their own numbers and their own copy of every
+/// department, so that concurrent transfers can be told apart).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerGroup {
+    #[serde(default = "one")]
+    pub count: u32,
+    /// When the first caller dials, in simulated seconds.
+    #[serde(default)]
+    pub at_s: f64,
+    /// Seconds between one caller of the group dialing and the next.
+    #[serde(default)]
+    pub stagger_s: f64,
+    /// What the caller asks the assistant for, and when (seconds after dialing).
+    #[serde(default)]
+    pub asks: Vec<Ask>,
+    /// When the caller hangs up, if they do.
+    #[serde(default)]
+    pub hang_up: Option<HangUp>,
+    /// Overrides the scenario's expectation for this group.
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A transfer request: the caller asks, and the assistant calls the transfer tool for each destination
+/// listed, all in one burst.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ask {
+    /// Seconds after the caller dials.
+    #[serde(default = "default_ask_s")]
+    pub at_s: f64,
+    /// Departments (by name) or numbers, one tool call each.
+    pub transfer_to: Vec<String>,
+}
+
+fn default_ask_s() -> f64 {
+    5.0
+}
+
+/// When a caller hangs up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HangUp {
+    /// Seconds after dialing.
+    pub at_s: f64,
+}
+
+/// Stop and restart the orchestrator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restart {
+    pub at_s: f64,
+    #[serde(default)]
+    pub down_s: f64,
+}
+
+/// The reference orchestrator's settings for the scenario.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrchestratorOptions {
+    pub ring_timeout_s: u32,
+    /// `Enable` or `DetectMessageEnd`.
+    pub machine_detection: String,
+}
+
+impl Default for OrchestratorOptions {
+    fn default() -> Self {
+        OrchestratorOptions { ring_timeout_s: 30, machine_detection: "Enable".into() }
+    }
+}
+
+/// A scenario file that cannot be used: where and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem is not at one place in the file.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+impl Scenario {
+    /// Parses and checks a scenario; `file` names it in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
+            ScenarioError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
+        })?;
+        scenario.check().map_err(|message| ScenarioError {
+            file: file.to_owned(),
+            line: 0,
+            column: 0,
+            message,
+        })?;
+        Ok(scenario)
+    }
+
+    /// Reads and parses a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// What the parser cannot see: names that must refer to something.
+    fn check(&self) -> Result<(), String> {
+        if self.callers.is_empty() {
+            return Err("a scenario needs at least one `[[callers]]`".into());
+        }
+        if !(self.duration_s > 0.0 && self.duration_s <= 24.0 * 3600.0) {
+            return Err(format!("`duration_s` is {}; expected between 0 and 86400 seconds", self.duration_s));
+        }
+        for (i, d) in self.specialists.iter().enumerate() {
+            if d.phones.is_empty() {
+                return Err(format!("`specialists[{i}]` ({}) has no phones; give it at least one", d.name));
+            }
+            if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "`specialists[{i}].name` {:?} must be letters, digits or `_` (it becomes a department name)",
+                    d.name
+                ));
+            }
+            if self.specialists[..i].iter().any(|o| o.name == d.name) {
+                return Err(format!("department {:?} is listed twice", d.name));
+            }
+        }
+        for (i, group) in self.callers.iter().enumerate() {
+            if group.count == 0 || group.count > 1000 {
+                return Err(format!("`callers[{i}].count` is {}; expected 1 to 1000", group.count));
+            }
+            for (j, ask) in group.asks.iter().enumerate() {
+                if ask.transfer_to.is_empty() {
+                    return Err(format!("`callers[{i}].asks[{j}].transfer_to` is empty"));
+                }
+                for to in &ask.transfer_to {
+                    let known = self.specialists.iter().any(|d| &d.name == to) || to.starts_with('+');
+                    if !known {
+                        return Err(format!(
+                            "`callers[{i}].asks[{j}]` asks for {to:?}, which is neither a department of \
+                             `[[specialists]]` nor a number"
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(rules) = &self.rules
+            && rules.is_empty()
+        {
+            return Err("`rules` is empty; leave it out to apply every rule".into());
+        }
+        Ok(())
+    }
+
+    /// A JSON Schema of the format, for editors.
+    pub fn json_schema() -> serde_json::Value {
+        let behaviour = json!({
+            "type": "object", "required": ["answer"],
+            "properties": {
+                "answer": {"enum": ["human", "machine", "fax", "busy", "no-answer", "fail", "reject", "hang-up"]},
+                "after_s": {"type": "number", "minimum": 0}, "greeting_s": {"type": "number", "minimum": 0},
+                "beep": {"type": "boolean"}, "talk_s": {"type": "number", "minimum": 0}
+            }
+        });
+        let fault = json!({
+            "type": "object", "required": ["action"],
+            "properties": {
+                "action": {"enum": ["duplicate", "delay", "drop", "forge"]},
+                "from": {"enum": ["twilio", "vapi"]}, "path": {"type": "string"},
+                "call_status": {"type": "string"}, "message": {"type": "string"},
+                "nth": {"type": "integer", "minimum": 1}, "delay_s": {"type": "number", "minimum": 0}
+            }
+        });
+        json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "ringback scenario",
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["expect", "callers"],
+            "properties": {
+                "description": {"type": "string"},
+                "seed": {"type": "integer", "minimum": 0},
+                "duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
+                "expect": {"enum": ["bridged", "returned", "refused", "caller-left"]},
+                "transfer": {"enum": ["tool"]},
+                "specialists": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": false, "required": ["name", "phones"],
+                    "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
+                                   "phones": {"type": "array", "minItems": 1, "items": behaviour}}}},
+                "callers": {"type": "array", "minItems": 1, "items": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {
+                        "count": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        "at_s": {"type": "number", "minimum": 0}, "stagger_s": {"type": "number", "minimum": 0},
+                        "asks": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                            "required": ["transfer_to"],
+                            "properties": {"at_s": {"type": "number", "minimum": 0},
+                                           "transfer_to": {"type": "array", "minItems": 1, "items": {"type": "string"}}}}},
+                        "hang_up": {"type": "object", "additionalProperties": false, "required": ["at_s"],
+                                    "properties": {"at_s": {"type": "number", "minimum": 0}}},
+                        "expect": {"enum": ["bridged", "returned", "refused", "caller-left"]}
+                    }}},
+                "faults": {"type": "array", "items": fault},
+                "restart": {"type": "object", "additionalProperties": false, "required": ["at_s"],
+                            "properties": {"at_s": {"type": "number", "minimum": 0}, "down_s": {"type": "number", "minimum": 0}}},
+                "rules": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "orchestrator": {"type": "object", "additionalProperties": false, "properties": {
+                    "ring_timeout_s": {"type": "integer", "minimum": 5, "maximum": 600},
+                    "machine_detection": {"enum": ["Enable", "DetectMessageEnd"]}}}
+            }
+        })
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("busy.toml"))
+    }
+
+    #[test]
+    fn a_minimal_scenario_parses_with_defaults() {
+        let s = parse(
+            r#"
+            expect = "returned"
+            [[specialists]]
+            name = "sales"
+            phones = [{ answer = "busy" }]
+            [[callers]]
+            asks = [{ transfer_to = ["sales"] }]
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(s.duration_s, 300.0);
+        assert_eq!(s.callers[0].count, 1);
+        assert_eq!(s.callers[0].asks[0].at_s, 5.0);
+        assert_eq!(s.specialists[0].phones[0], Behaviour::Busy);
+    }
+
+    #[test]
+    fn a_typo_is_reported_with_file_line_and_column() {
+        let err = parse("expect = \"returned\"\n[[callers]]\nasks = [{ transfer_too = [\"sales\"] }]\n")
+            .expect_err("unknown field");
+        assert_eq!((err.line, err.file.as_path()), (3, Path::new("busy.toml")));
+        assert!(err.to_string().starts_with("busy.toml:3:"), "{err}");
+        assert!(err.message.contains("transfer_too"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_phone_behaviour_names_what_was_expected() {
+        let err = parse(
+            "expect = \"returned\"\n[[specialists]]\nname = \"sales\"\nphones = [{ answer = \"maybe\" }]\n[[callers]]\n",
+        )
+        .expect_err("unknown behaviour");
+        assert_eq!(err.line, 4, "{err}");
+        assert!(err.message.contains("maybe") && err.message.contains("busy"), "{err}");
+    }
+
+    #[test]
+    fn asking_for_an_unknown_department_is_an_error() {
+        let err = parse("expect = \"returned\"\n[[callers]]\nasks = [{ transfer_to = [\"sales\"] }]\n")
+            .expect_err("no such department");
+        assert!(err.message.contains("\"sales\"") && err.message.contains("[[specialists]]"), "{err}");
+    }
+
+    #[test]
+    fn the_schema_is_valid_json_listing_every_top_level_field() {
+        let schema = Scenario::json_schema();
+        for field in ["expect", "callers", "specialists", "faults", "restart", "rules", "orchestrator"] {
+            assert!(schema["properties"].get(field).is_some(), "{field}");
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! A scenario expanded: concrete numbers for every caller and specialist, the world the fakes run, the
+//! utterances that make the scripted assistant ask for transfers, and what the judge needs to know.
+
+use ringback_sim::faults::WebhookFault;
+use ringback_sim::ids::AccountSid;
+use ringback_sim::phone::Behaviour;
+use ringback_sim::vapi::script::{Script, ToolInvocation, Turn};
+use ringback_sim::world::{AccountConfig, NumberConfig, WorldConfig};
+use serde_json::{Map, Value, json};
+
+use crate::{Expect, OrchestratorOptions, Restart, Scenario};
+
+/// The Twilio account the scenario's number belongs to.
+pub const ACCOUNT: AccountSid = AccountSid::from_u128(1);
+pub const AUTH_TOKEN: &str = "ringback-auth-token";
+/// The number callers dial.
+pub const SERVICE_NUMBER: &str = "+15550000100";
+pub const VAPI_API_KEY: &str = "ringback-vapi-key";
+pub const ASSISTANT_ID: &str = "00000000-0000-4000-8000-000000000001";
+pub const PHONE_NUMBER_ID: &str = "00000000-0000-4000-8000-000000000002";
+pub const WEBHOOK_SECRET: &str = "ringback-webhook-secret";
+/// The transfer tool's function name.
+pub const TRANSFER_TOOL: &str = "transfer_to_specialist";
+
+/// A scenario made concrete.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub description: String,
+    pub seed: u64,
+    pub duration_s: f64,
+    /// The allowlist: department name and its numbers, in dialing order.
+    pub departments: Vec<(String, Vec<String>)>,
+    /// Every specialist phone and how it answers.
+    pub phones: Vec<(String, Behaviour)>,
+    pub callers: Vec<CallerPlan>,
+    pub faults: Vec<WebhookFault>,
+    pub restart: Option<Restart>,
+    pub rules: Option<Vec<String>>,
+    pub orchestrator: OrchestratorOptions,
+}
+
+/// One caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallerPlan {
+    pub number: String,
+    pub dial_at_s: f64,
+    pub requests: Vec<Request>,
+    pub hang_up_at_s: Option<f64>,
+    pub expect: Expect,
+    /// The specialist numbers this caller's transfers may reach.
+    pub specialists: Vec<String>,
+}
+
+/// A transfer request: at `at_s` (absolute) the caller says `utterance`, and the assistant calls the
+/// transfer tool once for each of `destinations` (department names or numbers).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub at_s: f64,
+    pub utterance: String,
+    pub destinations: Vec<String>,
+}
+
+impl Scenario {
+    /// Expands the scenario; `seed` is used when the file sets none.
+    pub fn plan(&self, seed: u64) -> Plan {
+        let total: u32 = self.callers.iter().map(|g| g.count).sum();
+        let own_copies = total > 1;
+        let mut departments = Vec::new();
+        let mut phones = Vec::new();
+        let mut callers = Vec::new();
+        let mut next_phone = 0u32;
+        let mut k = 0u32;
+        for group in &self.callers {
+            for i in 0..group.count {
+                k += 1;
+                let tag = |name: &str| if own_copies { format!("{name}_{k:03}") } else { name.to_owned() };
+                let mut specialists = Vec::new();
+                if own_copies || k == 1 {
+                    for d in &self.specialists {
+                        let numbers: Vec<String> = d
+                            .phones
+                            .iter()
+                            .map(|behaviour| {
+                                next_phone += 1;
+                                let number = format!("+1555880{next_phone:04}");
+                                phones.push((number.clone(), behaviour.clone()));
+                                number
+                            })
+                            .collect();
+                        departments.push((tag(&d.name), numbers));
+                    }
+                }
+                for (name, numbers) in &departments {
+                    let mine = !own_copies || self.specialists.iter().any(|d| tag(&d.name) == *name);
+                    if mine {
+                        specialists.extend(numbers.iter().cloned());
+                    }
+                }
+                let dial_at_s = group.at_s + f64::from(i) * group.stagger_s;
+                let requests = group
+                    .asks
+                    .iter()
+                    .enumerate()
+                    .map(|(j, ask)| {
+                        let destinations: Vec<String> = ask
+                            .transfer_to
+                            .iter()
+                            .map(|to| if to.starts_with('+') { to.clone() } else { tag(to) })
+                            .collect();
+                        Request {
+                            at_s: dial_at_s + ask.at_s,
+                            utterance: format!(
+                                "I would like to talk to {}, please. Reference rq{k:04}x{j:02}.",
+                                destinations.join(" and ")
+                            ),
+                            destinations,
+                        }
+                    })
+                    .collect();
+                callers.push(CallerPlan {
+                    number: format!("+1555770{k:04}"),
+                    dial_at_s,
+                    requests,
+                    hang_up_at_s: group.hang_up.as_ref().map(|h| dial_at_s + h.at_s),
+                    expect: group.expect.unwrap_or(self.expect),
+                    specialists,
+                });
+            }
+        }
+        Plan {
+            description: self.description.clone(),
+            seed: self.seed.unwrap_or(seed),
+            duration_s: self.duration_s,
+            departments,
+            phones,
+            callers,
+            faults: self.faults.clone(),
+            restart: self.restart.clone(),
+            rules: self.rules.clone(),
+            orchestrator: self.orchestrator.clone(),
+        }
+    }
+}
+
+impl Plan {
+    /// The allowlist as the reference orchestrator reads it: `department=+1…|+1…`.
+    pub fn specialist_entries(&self) -> Vec<String> {
+        self.departments.iter().map(|(name, numbers)| format!("{name}={}", numbers.join("|"))).collect()
+    }
+
+    /// Every allowlisted number.
+    pub fn allowlist(&self) -> Vec<String> {
+        self.departments.iter().flat_map(|(_, n)| n.iter().cloned()).collect()
+    }
+
+    /// Numbers a voicemail machine or a fax answers.
+    pub fn machines(&self) -> Vec<String> {
+        self.phones
+            .iter()
+            .filter(|(_, b)| matches!(b, Behaviour::Machine { .. } | Behaviour::Fax { .. }))
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The world the fakes run, with the service number's voice URL and the assistant's server at
+    /// `orchestrator_url`.
+    pub fn world_config(&self, orchestrator_url: &str) -> WorldConfig {
+        let mut config = WorldConfig {
+            seed: self.seed,
+            accounts: vec![AccountConfig {
+                sid: ACCOUNT,
+                auth_token: AUTH_TOKEN.into(),
+                numbers: vec![NumberConfig {
+                    phone_number: SERVICE_NUMBER.into(),
+                    voice_url: Some(format!("{orchestrator_url}/twilio/voice")),
+                    voice_method: None,
+                    voice_fallback_url: None,
+                    status_callback: Some(format!("{orchestrator_url}/twilio/caller-status")),
+                }],
+            }],
+            faults: self.faults.clone(),
+            ..WorldConfig::default()
+        };
+        config.vapi.api_keys = vec![VAPI_API_KEY.into()];
+        config.vapi.assistants.push(json!({
+            "id": ASSISTANT_ID,
+            "name": "front-desk",
+            "firstMessage": "Hello, thanks for calling. How can I help?",
+            "model": {
+                "provider": "openai", "model": "gpt-4o",
+                "messages": [{"role": "system", "content": "You answer calls and transfer callers to specialists when they ask."}],
+                "tools": [{"type": "function", "function": {
+                    "name": TRANSFER_TOOL,
+                    "description": "Transfer the caller to a human specialist.",
+                    "parameters": {"type": "object", "properties": {
+                        "department": {"type": "string"}, "number": {"type": "string"}}}}}],
+            },
+            "server": {"url": format!("{orchestrator_url}/vapi/webhook"), "secret": WEBHOOK_SECRET},
+        }));
+        config.vapi.phone_numbers.push(json!({
+            "id": PHONE_NUMBER_ID, "provider": "twilio", "number": SERVICE_NUMBER,
+            "twilioAccountSid": ACCOUNT.to_string(), "twilioAuthToken": AUTH_TOKEN,
+        }));
+        let mut turns = Vec::new();
+        for (k, caller) in self.callers.iter().enumerate() {
+            for (j, request) in caller.requests.iter().enumerate() {
+                let tool_calls = request
+                    .destinations
+                    .iter()
+                    .map(|to| {
+                        let mut arguments = Map::new();
+                        let key = if to.starts_with('+') { "number" } else { "department" };
+                        arguments.insert(key.into(), Value::String(to.clone()));
+                        ToolInvocation { name: TRANSFER_TOOL.into(), arguments }
+                    })
+                    .collect();
+                turns.push(Turn {
+                    user: Some(format!("rq{:04}x{j:02}", k + 1)),
+                    say: Some("Let me connect you.".into()),
+                    tool_calls,
+                    ..Turn::default()
+                });
+            }
+        }
+        turns.push(Turn { say: Some("I see. Anything else?".into()), ..Turn::default() });
+        config.vapi.scripts.push(Script { assistant: ASSISTANT_ID.into(), turns });
+        for (number, behaviour) in &self.phones {
+            config.phones.insert(number.clone(), behaviour.clone());
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn scenario(callers: &str) -> Scenario {
+        let text = format!(
+            "expect = \"returned\"\n[[specialists]]\nname = \"sales\"\nphones = [{{ answer = \"busy\" }}, {{ answer = \"machine\" }}]\n{callers}"
+        );
+        Scenario::parse(&text, Path::new("t.toml")).expect("valid")
+    }
+
+    #[test]
+    fn one_caller_keeps_department_names_and_gets_numbers() {
+        let plan = scenario("[[callers]]\nasks = [{ transfer_to = [\"sales\"] }]\n").plan(3);
+        assert_eq!(plan.specialist_entries(), ["sales=+15558800001|+15558800002"]);
+        assert_eq!(plan.callers[0].specialists, ["+15558800001", "+15558800002"]);
+        assert_eq!(plan.machines(), ["+15558800002"]);
+        assert_eq!(plan.callers[0].requests[0].destinations, ["sales"]);
+        assert_eq!(plan.seed, 3);
+    }
+
+    #[test]
+    fn concurrent_callers_each_get_their_own_departments() {
+        let plan =
+            scenario("[[callers]]\ncount = 2\nstagger_s = 1\nasks = [{ transfer_to = [\"sales\"] }]\n")
+                .plan(1);
+        assert_eq!(
+            plan.specialist_entries(),
+            ["sales_001=+15558800001|+15558800002", "sales_002=+15558800003|+15558800004"]
+        );
+        assert_eq!(plan.callers[1].specialists, ["+15558800003", "+15558800004"]);
+        assert_eq!(plan.callers[1].requests[0].destinations, ["sales_002"]);
+        assert_eq!(plan.callers[1].dial_at_s, 1.0);
+        assert_eq!(plan.callers[1].requests[0].at_s, 6.0);
+    }
+
+    #[test]
+    fn the_world_scripts_one_turn_per_request() {
+        let plan =
+            scenario("[[callers]]\nasks = [{ transfer_to = [\"sales\", \"+15559999999\"] }]\n").plan(1);
+        let world = plan.world_config("http://o.test");
+        let turns = &world.vapi.scripts[0].turns;
+        assert_eq!(turns.len(), 2);
+        assert!(plan.callers[0].requests[0].utterance.contains(turns[0].user.as_deref().unwrap()));
+        assert_eq!(turns[0].tool_calls[1].arguments["number"], "+15559999999");
+        ringback_sim::world::World::new(world).expect("the world is valid");
+    }
+}
