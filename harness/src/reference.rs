@@ -88,7 +88,7 @@ impl Transport for SlotTransport {
 #[derive(Debug)]
 pub struct Reference {
     pub sim: SharedSim,
-    pub orchestrator: Orchestrator,
+    orchestrator: Mutex<Orchestrator>,
     config: Config,
     store: MemoryStore,
     slot: Slot,
@@ -105,7 +105,12 @@ impl Reference {
         let orchestrator =
             Orchestrator::new(config.clone(), Arc::new(FakeApis::new(&sim)), Arc::new(store.clone()));
         slot.set(Some(orchestrator.router()));
-        Reference { sim, orchestrator, config, store, slot }
+        Reference { sim, orchestrator: Mutex::new(orchestrator), config, store, slot }
+    }
+
+    /// The orchestrator now serving (a new one after each restart).
+    pub fn orchestrator(&self) -> Orchestrator {
+        self.orchestrator.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Stops the orchestrator: its webhooks are refused until [`Reference::restart`].
@@ -115,11 +120,12 @@ impl Reference {
 
     /// Starts a new orchestrator over the same state, as a restarted process would, and lets it take up
     /// what was in flight.
-    pub async fn restart(&mut self) {
+    pub async fn restart(&self) {
         let store = Arc::new(self.store.clone());
-        self.orchestrator = Orchestrator::new(self.config.clone(), Arc::new(FakeApis::new(&self.sim)), store);
-        self.slot.set(Some(self.orchestrator.router()));
-        if let Err(e) = self.orchestrator.recover().await {
+        let orchestrator = Orchestrator::new(self.config.clone(), Arc::new(FakeApis::new(&self.sim)), store);
+        *self.orchestrator.lock().unwrap_or_else(|p| p.into_inner()) = orchestrator.clone();
+        self.slot.set(Some(orchestrator.router()));
+        if let Err(e) = orchestrator.recover().await {
             tracing::error!(error = %e, "the restarted orchestrator could not read its state");
         }
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub mod library;
-mod plan;
+pub mod plan;
 
 pub use plan::{CallerPlan, Plan, Request};
 

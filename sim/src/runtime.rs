@@ -33,14 +33,22 @@ impl Clock {
     }
 
     pub fn now(&self) -> SimInstant {
-        let real = self.origin.elapsed().as_secs_f64();
-        SimInstant::from_micros((real / self.scale * 1_000_000.0) as u64)
+        let real = self.origin.elapsed();
+        if self.scale == 1.0 {
+            // Exact: a deadline computed by `deadline` reads back as exactly its instant.
+            return SimInstant::from_micros(u64::try_from(real.as_micros()).unwrap_or(u64::MAX));
+        }
+        SimInstant::from_micros((real.as_nanos() as f64 / (self.scale * 1_000.0)) as u64)
     }
 
-    /// The tokio instant at which simulated time reaches `at`.
+    /// The tokio instant at which simulated time reaches `at`; `now()` read then is never before `at`
+    /// (a clock that read back a microsecond early would wake the driver for ever at the same instant).
     pub fn deadline(&self, at: SimInstant) -> tokio::time::Instant {
-        let real = SimDuration::from_micros(at.as_micros()).as_secs_f64() * self.scale;
-        self.origin + std::time::Duration::from_secs_f64(real)
+        if self.scale == 1.0 {
+            return self.origin + std::time::Duration::from_micros(at.as_micros());
+        }
+        let real_nanos = (at.as_micros() as f64 * 1_000.0 * self.scale).ceil() as u64 + 1;
+        self.origin + std::time::Duration::from_nanos(real_nanos)
     }
 
     /// A simulated duration in real time.
@@ -242,6 +250,23 @@ fn perform(sim: &SharedSim, effect: Effect) {
         Effect::StreamDtmf(stream, digit) => {
             if let Some(tx) = sim.streams.lock().unwrap_or_else(|p| p.into_inner()).get(&stream) {
                 let _ = tx.try_send(StreamCommand::Dtmf(digit));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_reads_back_as_its_instant_at_any_scale() {
+        for scale in [1.0, 0.1, 0.05, 0.37, 2.5] {
+            let clock = Clock::start(scale);
+            for micros in [1, 100_000, 5_400_000, 7_600_001, 123_456_789] {
+                let at = SimInstant::from_micros(micros);
+                tokio::time::sleep_until(clock.deadline(at)).await;
+                assert!(clock.now() >= at, "scale {scale}: woke at {} for {at}", clock.now());
             }
         }
     }

@@ -121,7 +121,7 @@ async fn settle(r: &Reference, secs: u64) {
     for round in 0.. {
         assert!(round < 1000, "the orchestrator and the world keep waking each other:\n{}", timeline(r));
         let quiet = ringback_sim::runtime::run_until_quiet(&r.sim, deadline).await;
-        r.orchestrator.idle().await;
+        r.orchestrator().idle().await;
         tokio::time::sleep(Duration::from_millis(1)).await;
         let still = r.sim.world().is_quiescent() && !r.sim.world().has_effects();
         if !quiet || still || r.sim.clock().now() >= deadline {
@@ -348,9 +348,9 @@ async fn a_forged_twilio_webhook_is_refused_and_changes_nothing() {
             9
         )))
         .expect("request");
-    let response = r.orchestrator.router().oneshot(request).await.expect("answered");
+    let response = r.orchestrator().router().oneshot(request).await.expect("answered");
     assert_eq!(response.status(), 403);
-    r.orchestrator.idle().await;
+    r.orchestrator().idle().await;
     assert_eq!(timeline(&r), before, "no API call was made");
     assert!(vapi_calls(&r).is_empty());
 }
@@ -371,7 +371,7 @@ async fn a_vapi_message_without_the_secret_is_refused_and_starts_no_transfer() {
             request = request.header("x-vapi-secret", secret);
         }
         let request = request.body(axum::body::Body::from(forged.to_string())).expect("request");
-        let response = r.orchestrator.router().oneshot(request).await.expect("answered");
+        let response = r.orchestrator().router().oneshot(request).await.expect("answered");
         assert_eq!(response.status(), 403);
     }
     settle(&r, 60).await;
@@ -382,7 +382,7 @@ async fn a_vapi_message_without_the_secret_is_refused_and_starts_no_transfer() {
 
 #[tokio::test(start_paused = true)]
 async fn a_restart_while_the_caller_is_on_hold_still_bridges_them() {
-    let mut r = start(&[(SALES, r#"{ answer = "human", after_s = 20 }"#)]);
+    let r = start(&[(SALES, r#"{ answer = "human", after_s = 20 }"#)]);
     let caller = call_in(&r, CALLER, 5, "I need sales");
     settle(&r, 12).await;
     assert_eq!(specialist_legs(&r, SALES).len(), 1, "dialing when the orchestrator stops:\n{}", timeline(&r));
@@ -397,7 +397,7 @@ async fn a_restart_while_the_caller_is_on_hold_still_bridges_them() {
 
 #[tokio::test(start_paused = true)]
 async fn a_restart_that_misses_the_busy_callback_still_returns_the_caller() {
-    let mut r = start(&[(SALES, r#"{ answer = "no-answer" }"#)]);
+    let r = start(&[(SALES, r#"{ answer = "no-answer" }"#)]);
     let caller = call_in(&r, CALLER, 5, "I need sales");
     settle(&r, 12).await;
     r.stop();

@@ -1,0 +1,254 @@
+//! Runs one scenario against the in-process reference orchestrator, in virtual time, and reads from the
+//! journal what became of each caller.
+
+use std::time::Duration;
+
+use ringback_orchestrator::config::Config;
+use ringback_scenarios::{CallerPlan, Expect, Plan};
+use ringback_sim::ids::CallSid;
+use ringback_sim::journal::{Event, Journal};
+use ringback_sim::time::{SimDuration, SimInstant};
+use ringback_sim::world::World;
+
+use crate::reference::{ORCHESTRATOR_URL, Reference};
+
+/// What became of one caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observed {
+    /// Talking with a specialist when last seen.
+    Bridged,
+    /// Back with an assistant after a transfer.
+    Returned,
+    /// Never transferred: no specialist was dialed for them.
+    Refused,
+    /// Hung up.
+    CallerLeft,
+    /// With the assistant, a transfer under way or undecided.
+    Other,
+    /// The caller's call never reached the service.
+    NoCall,
+}
+
+impl Observed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observed::Bridged => "bridged",
+            Observed::Returned => "returned",
+            Observed::Refused => "refused",
+            Observed::CallerLeft => "caller-left",
+            Observed::Other => "still on a transfer",
+            Observed::NoCall => "no call",
+        }
+    }
+
+    fn satisfies(self, expect: Expect) -> bool {
+        matches!(
+            (expect, self),
+            (Expect::Bridged, Observed::Bridged)
+                | (Expect::Returned, Observed::Returned)
+                | (Expect::Refused, Observed::Refused)
+                | (Expect::CallerLeft, Observed::CallerLeft)
+        )
+    }
+}
+
+/// One caller's expected and observed outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerOutcome {
+    pub number: String,
+    pub call: Option<CallSid>,
+    pub expected: Expect,
+    pub observed: Observed,
+}
+
+impl CallerOutcome {
+    pub fn ok(&self) -> bool {
+        self.observed.satisfies(self.expected)
+    }
+}
+
+/// A finished run of one scenario.
+#[derive(Debug)]
+pub struct Run {
+    pub journal: Journal,
+    pub callers: Vec<CallerOutcome>,
+    /// Whether nothing was left to happen before the scenario's deadline (timers that no longer matter
+    /// keep a world busy, so this is informative, not a verdict).
+    pub settled: bool,
+}
+
+/// The reference orchestrator configured for `plan`.
+pub fn reference_config(plan: &Plan) -> Config {
+    use ringback_scenarios::plan as p;
+    let entries: Vec<String> = plan.specialist_entries();
+    let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+    let mut config = Config::for_tests(ORCHESTRATOR_URL, &entries);
+    config.twilio_account_sid = p::ACCOUNT.to_string();
+    config.twilio_auth_token = p::AUTH_TOKEN.to_owned().into();
+    config.vapi_api_key = p::VAPI_API_KEY.to_owned().into();
+    config.vapi_assistant_id = p::ASSISTANT_ID.to_owned();
+    config.vapi_phone_number_id = p::PHONE_NUMBER_ID.to_owned();
+    config.vapi_webhook_secret = Some(p::WEBHOOK_SECRET.to_owned().into());
+    config.transfer_tool = p::TRANSFER_TOOL.to_owned();
+    config.ring_timeout_s = plan.orchestrator.ring_timeout_s;
+    config.machine_detection = plan.orchestrator.machine_detection.clone();
+    config
+}
+
+/// Runs `plan` against the reference orchestrator on a fresh single-threaded runtime with a paused clock:
+/// no sockets, no sleeping, the same journal for the same seed.
+pub fn run_reference(plan: &Plan) -> Result<Run, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(run_reference_async(plan))
+}
+
+async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
+    let world = World::new(plan.world_config(ORCHESTRATOR_URL))?;
+    let reference = std::sync::Arc::new(Reference::start(world, reference_config(plan)));
+    let sim = reference.sim.clone();
+    for caller in &plan.callers {
+        spawn_caller(&reference, caller.clone());
+    }
+    if let Some(restart) = plan.restart.clone() {
+        let reference = reference.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(restart.at_s)).await;
+            reference.stop();
+            tokio::time::sleep(Duration::from_secs_f64(restart.down_s)).await;
+            reference.restart().await;
+        });
+    }
+    let last_action = plan
+        .callers
+        .iter()
+        .flat_map(|c| {
+            std::iter::once(c.dial_at_s).chain(c.requests.iter().map(|r| r.at_s)).chain(c.hang_up_at_s)
+        })
+        .chain(plan.restart.iter().map(|r| r.at_s + r.down_s))
+        .fold(0.0_f64, f64::max);
+    let deadline = SimInstant::ZERO + SimDuration::from_secs_f64(plan.duration_s);
+    let until_actions = SimInstant::ZERO + SimDuration::from_secs_f64(last_action.min(plan.duration_s));
+    let mut settled = false;
+    for _ in 0..100_000 {
+        let quiet = ringback_sim::runtime::run_until_quiet(&sim, deadline).await;
+        reference.orchestrator().idle().await;
+        let now = sim.clock().now();
+        if !quiet || now >= deadline {
+            break;
+        }
+        if now < until_actions {
+            // Quiet for now, but a caller will act later: let the clock move to it.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        tokio::task::yield_now().await;
+        let world = sim.world();
+        if world.is_quiescent() && !world.has_effects() {
+            settled = true;
+            break;
+        }
+    }
+    let journal = sim.world().journal().clone();
+    let callers = plan.callers.iter().map(|c| outcome(&journal, c)).collect();
+    Ok(Run { journal, callers, settled })
+}
+
+/// The caller's script: dial, ask, hang up, each at its time.
+fn spawn_caller(reference: &std::sync::Arc<Reference>, caller: CallerPlan) {
+    let sim = reference.sim.clone();
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        tokio::time::sleep_until(start + Duration::from_secs_f64(caller.dial_at_s)).await;
+        let Ok(leg) =
+            sim.with(|w| w.place_inbound_call(&caller.number, ringback_scenarios::plan::SERVICE_NUMBER))
+        else {
+            return;
+        };
+        let mut moments: Vec<(f64, Option<String>)> =
+            caller.requests.iter().map(|r| (r.at_s, Some(r.utterance.clone()))).collect();
+        moments.extend(caller.hang_up_at_s.map(|t| (t, None)));
+        moments.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (when, what) in moments {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(when)).await;
+            match what {
+                // A caller who is not talking to an assistant at that moment is not heard; that is the
+                // scenario's business, not an error.
+                Some(text) => {
+                    let _ = sim.with(|w| w.caller_says(leg, &text));
+                }
+                None => sim.with(|w| w.remote_hangup(leg)),
+            }
+        }
+    });
+}
+
+/// What the journal says became of `caller`.
+pub fn outcome(journal: &Journal, caller: &CallerPlan) -> CallerOutcome {
+    let entries = journal.entries();
+    let call = entries.iter().find_map(|e| match &e.event {
+        Event::CallCreated { call, direction, from, .. }
+            if direction == "inbound" && *from == caller.number =>
+        {
+            Some(*call)
+        }
+        _ => None,
+    });
+    let Some(call) = call else {
+        return CallerOutcome {
+            number: caller.number.clone(),
+            call: None,
+            expected: caller.expect,
+            observed: Observed::NoCall,
+        };
+    };
+    let specialist_legs: Vec<CallSid> = entries
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::CallCreated { call, direction, to, .. }
+                if direction != "inbound" && caller.specialists.contains(to) =>
+            {
+                Some(*call)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut streams: Vec<&str> = Vec::new();
+    let mut last: Option<Observed> = None;
+    let mut hung_up = false;
+    for e in entries {
+        match &e.event {
+            Event::Audio { call: c, hears } if *c == call => {
+                if let Some(url) = hears.strip_prefix("stream ") {
+                    if !streams.contains(&url) {
+                        streams.push(url);
+                        if streams.len() > 1 {
+                            last = Some(Observed::Returned);
+                        }
+                    }
+                } else if hears.starts_with("conference ")
+                    && specialist_legs.iter().any(|s| hears.contains(&s.to_string()))
+                {
+                    last = Some(Observed::Bridged);
+                }
+            }
+            Event::Transition {
+                entity: ringback_sim::journal::Entity::Call(c), cause: Some(cause), ..
+            } if *c == call && cause.starts_with("the far end") => {
+                hung_up = true;
+            }
+            _ => {}
+        }
+    }
+    let observed = match (last, hung_up) {
+        _ if caller.expect == Expect::CallerLeft && hung_up => Observed::CallerLeft,
+        (Some(o), _) => o,
+        (None, true) => Observed::CallerLeft,
+        (None, false) if specialist_legs.is_empty() => Observed::Refused,
+        (None, false) => Observed::Other,
+    };
+    CallerOutcome { number: caller.number.clone(), call: Some(call), expected: caller.expect, observed }
+}
