@@ -2,3 +2,4 @@
 //! over the wire. Start at [`mod@reference`], the in-process reference orchestrator target.
 
 pub mod reference;
+pub mod rules;
