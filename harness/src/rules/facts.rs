@@ -124,6 +124,14 @@ impl Leg {
         }
     }
 
+    /// Whether it was answered and ended within 5 s (SPEC: that counts as a failed attempt).
+    pub fn hung_up_at_once(&self) -> bool {
+        match (self.answered, &self.ended) {
+            (Some(a), Some(e)) => e.at.at - a.at <= SimDuration::from_secs(5),
+            _ => false,
+        }
+    }
+
     /// The caller this leg was placed for, if it is a specialist leg.
     pub fn caller(&self) -> Option<CallSid> {
         match self.role {
@@ -569,12 +577,13 @@ impl Facts {
         out
     }
 
-    /// The first moment `caller` was bridged with a leg a person answered, if it ever was.
+    /// The first moment `caller` was bridged with a leg a person answered and stayed on (a person who
+    /// hangs up within 5 s of answering is a failed attempt, not a conversation), if it ever was.
     pub fn first_human_bridge(&self, caller: CallSid, context: &Context) -> Option<(Moment, CallSid)> {
         self.legs
             .values()
             .filter(|l| l.sid != caller && l.role != Role::Caller && !l.is_machine(context))
-            .filter(|l| l.human_answer(context).is_some())
+            .filter(|l| l.human_answer(context).is_some() && !l.hung_up_at_once())
             .filter_map(|l| self.bridges(caller, l.sid).first().map(|(s, _)| (*s, l.sid)))
             .min()
     }
