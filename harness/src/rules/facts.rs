@@ -1026,3 +1026,187 @@ fn attribute(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ringback_sim::ids::StreamSid;
+    use ringback_sim::journal::{Entity, Party};
+
+    use super::super::script::{
+        Answer, CALLER, CALLER_2, CALLER_2_NUMBER, CALLER_NUMBER, CONFERENCE, SALES, SERVICE, SPECIALIST,
+        Script, TWILIO_API, context,
+    };
+    use super::*;
+
+    fn at(s: f64) -> SimInstant {
+        SimInstant::ZERO + SimDuration::from_secs_f64(s)
+    }
+
+    fn tool_calls(s: &mut Script, session: &str, fault: Option<&str>) -> u64 {
+        let list = r#","toolCallList":[{"id":"call_1"}]"#;
+        let answer =
+            Answer::Typed(200, "application/json", r#"{"results":[{"toolCallId":"call_1"}]}"#.into());
+        s.vapi_message("tool-calls", session, list, answer, fault)
+    }
+
+    #[test]
+    fn a_rest_dialed_leg_belongs_to_the_caller_its_request_names() {
+        let mut s = Script::new();
+        s.at(0.0).caller(CALLER, CALLER_NUMBER);
+        s.caller(CALLER_2, CALLER_2_NUMBER);
+        let body = format!(
+            "To=%2B15550000201&From=%2B15550000100&Url=http%3A%2F%2Fo.test%2Fs%3Fcaller%3D{CALLER_2}"
+        );
+        let answer = Answer::Typed(201, "application/json", format!(r#"{{"sid":"{SPECIALIST}"}}"#));
+        s.at(5.0).http(
+            Party::Client,
+            Party::Twilio,
+            "POST",
+            &format!("{TWILIO_API}/Calls.json"),
+            &body,
+            answer,
+        );
+        s.created(SPECIALIST, "outbound-api", SERVICE, SALES, "REST create");
+        s.at(6.0).leg(SPECIALIST, "queued", "ringing", None);
+        s.at(9.0).leg(SPECIALIST, "ringing", "in-progress", None);
+        s.at(11.0).detect(SPECIALIST, "machine_start");
+        s.at(12.0).leg(SPECIALIST, "in-progress", "completed", Some("<Hangup>"));
+        let facts = Facts::new(s.journal(), &context());
+
+        assert_eq!(facts.callers, [CALLER, CALLER_2]);
+        let leg = facts.leg(SPECIALIST).expect("the specialist leg");
+        assert_eq!(leg.role, Role::Specialist { caller: CALLER_2 });
+        assert_eq!(leg.answered.map(|m| m.at), Some(at(9.0)));
+        assert_eq!(leg.pending_until().map(|m| m.at), Some(at(9.0)));
+        assert!(leg.machine_detected() && leg.is_machine(&context()));
+        assert_eq!(leg.human_answer(&context()), None);
+        let ended = leg.ended.as_ref().expect("ended");
+        assert_eq!(
+            (ended.status.as_str(), ended.cause.as_str(), ended.at.at),
+            ("completed", "<Hangup>", at(12.0))
+        );
+        let dial = &facts.rest[0];
+        assert_eq!(dial.op, RestOp::CreateCall);
+        assert_eq!(dial.param("To"), Some(SALES));
+        assert_eq!(dial.created_leg(), Some(SPECIALIST));
+        assert!(dial.by_target() && dial.is_dial() && dial.succeeded());
+        assert_eq!(facts.specialists_of(CALLER_2).len(), 1);
+        assert!(facts.specialists_of(CALLER).is_empty());
+    }
+
+    #[test]
+    fn a_leg_no_request_names_belongs_to_the_caller_who_asked_last() {
+        let mut s = Script::new();
+        s.at(0.0).caller(CALLER, CALLER_NUMBER);
+        s.session("s-1", "{}");
+        s.stream(StreamSid::from_u128(1), CALLER, "s-1");
+        s.caller(CALLER_2, CALLER_2_NUMBER);
+        s.session("s-2", "{}");
+        s.stream(StreamSid::from_u128(2), CALLER_2, "s-2");
+        s.at(5.0);
+        tool_calls(&mut s, "s-2", None);
+        s.at(6.0);
+        tool_calls(&mut s, "s-1", None);
+        s.at(6.5).created(SPECIALIST, "outbound-api", SERVICE, SALES, "REST create");
+        let facts = Facts::new(s.journal(), &context());
+        assert_eq!(facts.leg(SPECIALIST).map(|l| l.role), Some(Role::Specialist { caller: CALLER }));
+        assert_eq!(facts.transfer_requests.len(), 2);
+    }
+
+    #[test]
+    fn conferences_bridge_only_once_started() {
+        let mut s = Script::new();
+        s.at(0.0).caller(CALLER, CALLER_NUMBER);
+        s.created(SPECIALIST, "outbound-api", SERVICE, SALES, "REST create");
+        s.at(1.0).conference(CONFERENCE, "none", "init");
+        s.joins(CONFERENCE, CALLER, true);
+        s.at(3.0).joins(CONFERENCE, SPECIALIST, true);
+        s.at(4.0).conference(CONFERENCE, "init", "in-progress");
+        s.at(9.0).joins(CONFERENCE, CALLER, false);
+        s.at(10.0).conference(CONFERENCE, "in-progress", "completed");
+        let facts = Facts::new(s.journal(), &context());
+        let bridges = facts.bridges(CALLER, SPECIALIST);
+        assert_eq!(bridges.len(), 1);
+        assert_eq!((bridges[0].0.at, bridges[0].1.map(|m| m.at)), (at(4.0), Some(at(9.0))));
+        let conf = &facts.conferences[&CONFERENCE];
+        assert_eq!(conf.name, "room");
+        assert_eq!(conf.ended.as_ref().map(|(m, _)| m.at), Some(at(10.0)));
+        assert_eq!(
+            conf.stints.iter().find(|st| st.call == SPECIALIST).and_then(|st| st.left).map(|m| m.at),
+            Some(at(10.0))
+        );
+        assert_eq!(facts.stints_of(CALLER).len(), 1);
+    }
+
+    #[test]
+    fn a_stream_ties_a_session_to_the_leg_it_carries() {
+        let mut s = Script::new();
+        s.at(0.0).caller(CALLER, CALLER_NUMBER);
+        s.session("s-1", r#"{"customer":{"number":"+15557770001"}}"#);
+        s.stream(StreamSid::from_u128(1), CALLER, "s-1");
+        s.at(7.0);
+        tool_calls(&mut s, "s-1", None);
+        tool_calls(&mut s, "s-1", Some("forged: no Vapi secret or signature"));
+        s.at(9.0).transition(
+            Entity::Stream(StreamSid::from_u128(1)),
+            "connected",
+            "closed",
+            Some("by the server"),
+        );
+        let facts = Facts::new(s.journal(), &context());
+        let sessions = facts.sessions_of(CALLER);
+        assert_eq!(sessions.len(), 1);
+        assert_eq!(sessions[0].create_request, Some(0));
+        assert!(sessions[0].in_progress.is_some());
+        let stream = &facts.streams[0];
+        assert_eq!(stream.vapi_call.as_deref(), Some("s-1"));
+        assert!(stream.closed_by_server());
+        let connected = stream.connected.expect("connected");
+        assert!(stream.is_connected_at(connected) && !stream.is_connected_at(facts.end));
+        assert_eq!(facts.transfer_requests.len(), 1, "the forged copy asks for nothing");
+        assert_eq!(facts.webhooks[1].tool_call_ids(), ["call_1"]);
+        assert!(facts.webhooks[1].is_forged() && !facts.webhooks[1].trustworthy());
+    }
+
+    #[test]
+    fn a_dial_child_belongs_to_its_parent_and_is_bridged_when_the_parent_hears_it() {
+        let mut s = Script::new();
+        s.at(0.0).caller(CALLER, CALLER_NUMBER);
+        s.at(2.0).created(
+            SPECIALIST,
+            "outbound-dial",
+            SERVICE,
+            "+15559999999",
+            &format!("<Dial> from {CALLER}"),
+        );
+        s.at(4.0).leg(SPECIALIST, "ringing", "in-progress", None);
+        s.hears(CALLER, &format!("bridged {SPECIALIST}"));
+        let facts = Facts::new(s.journal(), &context());
+        let leg = facts.leg(SPECIALIST).expect("leg");
+        assert_eq!((leg.parent, leg.role), (Some(CALLER), Role::Specialist { caller: CALLER }));
+        let bridges = facts.bridges(CALLER, SPECIALIST);
+        assert_eq!((bridges.len(), bridges[0].0.at, bridges[0].1), (1, at(4.0), None));
+        assert_eq!(facts.first_human_bridge(CALLER, &context()).map(|(_, l)| l), Some(SPECIALIST));
+    }
+
+    #[test]
+    fn odd_entries_are_skipped_without_a_panic() {
+        let mut s = Script::new();
+        s.at(0.0).leg(CALLER, "ringing", "in-progress", None);
+        s.transition(Entity::Stream(StreamSid::from_u128(1)), "none", "connecting", Some("garbage"));
+        s.transition(Entity::Stream(StreamSid::from_u128(2)), "connected", "closed", None);
+        s.joins(CONFERENCE, CALLER, true);
+        s.detect(CALLER, "human");
+        s.http(Party::Client, Party::Twilio, "POST", "not a url", "%%%=&&=", Answer::Status(400, "{oops"));
+        s.twilio_hook("/voice", "\u{0}\u{1}", true, Answer::Error("connection refused"), None);
+        s.vapi_message("tool-calls", "", "", Answer::Status(200, "not json"), None);
+        s.note("anything");
+        let facts = Facts::new(s.journal(), &context());
+        assert!(facts.legs.is_empty() && facts.streams.is_empty() && facts.conferences.is_empty());
+        assert_eq!(facts.rest[0].op, RestOp::Other);
+        assert_eq!(facts.webhooks.len(), 2);
+        assert!(!facts.webhooks[0].delivered());
+        let _ = super::super::evaluate(s.journal(), &context());
+        let _ = super::super::evaluate(&Journal::new(), &super::super::Context::default());
+    }
+}

@@ -11,6 +11,10 @@
 mod catalog;
 mod conversation;
 pub mod facts;
+#[cfg(test)]
+mod script;
+#[cfg(test)]
+mod tests;
 mod transfer;
 mod webhooks;
 pub mod wire;
