@@ -185,6 +185,38 @@ async fn the_reference_breaks_no_rule_when_the_final_status_is_dropped() {
     assert_clean(&r, &[]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_reference_breaks_no_rule_across_a_restart_while_the_caller_is_on_hold() {
+    let mut r = start(&[(SALES, r#"{ answer = "human", after_s = 20 }"#)]);
+    call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 12).await;
+    r.stop();
+    settle(&r, 16).await;
+    r.restart().await;
+    settle(&r, 300).await;
+    assert_clean(&r, &[]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reference_breaks_no_rule_when_a_restart_misses_the_final_status() {
+    let mut r = start(&[(SALES, r#"{ answer = "no-answer" }"#)]);
+    call_in(&r, CALLER, 5, "I need sales");
+    settle(&r, 12).await;
+    r.stop();
+    settle(&r, 60).await;
+    r.restart().await;
+    settle(&r, 300).await;
+    assert_clean(&r, &[]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_reference_breaks_no_rule_when_two_transfers_come_in_one_burst() {
+    let r = start(&[(SALES, r#"{ answer = "human", after_s = 2 }"#), (SUPPORT, r#"{ answer = "human" }"#)]);
+    call_in(&r, CALLER, 5, "put me through twice");
+    settle(&r, 300).await;
+    assert_clean(&r, &[]);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Each MUST rule bites: a broken orchestrator breaks it.
 // ---------------------------------------------------------------------------------------------------------
