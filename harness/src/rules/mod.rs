@@ -95,9 +95,10 @@ impl Context {
     /// Whether a transfer of the caller calling from `caller_number` may reach `number`: it is one of
     /// that caller's specialists, or, for a caller the context does not list, on the allowlist.
     pub fn may_reach(&self, caller_number: &str, number: &str) -> bool {
+        let number = number.trim();
         match self.callers.iter().find(|c| c.number == caller_number) {
             Some(c) => c.specialists.iter().any(|s| s == number),
-            None => self.allowlist.iter().any(|s| s == number),
+            None => self.allows(number),
         }
     }
 

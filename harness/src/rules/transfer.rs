@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 
 use ringback_sim::ids::CallSid;
+use ringback_sim::journal::Party;
 use ringback_sim::time::SimDuration;
 
-use super::facts::{FINAL_STATUSES, Facts, Leg, Moment, is_machine_answer};
-use super::{Context, Violation, secs};
+use super::facts::{FINAL_STATUSES, Facts, Leg, Moment, RestOp, is_machine_answer};
+use super::{Context, Violation, secs, wire};
 
 /// The SPEC's deadline for returning, bridging and cleaning up.
 const FIVE_S: SimDuration = SimDuration::from_secs(5);
@@ -56,7 +57,7 @@ fn revealed(facts: &Facts, leg: &Leg, failure: &Failure) -> Option<Moment> {
     let hook = facts
         .webhooks
         .iter()
-        .filter(|w| w.to == ringback_sim::journal::Party::Target && w.trustworthy() && w.at >= failure.at)
+        .filter(|w| w.to == Party::Target && w.trustworthy() && w.at >= failure.at)
         .find(|w| {
             let about_leg = w.param("CallSid") == Some(sid.as_str());
             let final_status = w.param("CallStatus").is_some_and(|s| FINAL_STATUSES.contains(&s));
@@ -70,13 +71,11 @@ fn revealed(facts: &Facts, leg: &Leg, failure: &Failure) -> Option<Moment> {
         .rest
         .iter()
         .filter(|r| {
-            r.by_target()
-                && r.at >= failure.at
-                && matches!(r.op, super::facts::RestOp::FetchCall(s) if s == leg.sid)
+            r.by_target() && r.at >= failure.at && matches!(r.op, RestOp::FetchCall(s) if s == leg.sid)
         })
         .find(|r| {
-            let status = r.response.as_ref().and_then(|v| super::wire::json_str(v, "/status"));
-            let by = r.response.as_ref().and_then(|v| super::wire::json_str(v, "/answered_by"));
+            let status = r.response.as_ref().and_then(|v| wire::json_str(v, "/status"));
+            let by = r.response.as_ref().and_then(|v| wire::json_str(v, "/answered_by"));
             status.is_some_and(|s| FINAL_STATUSES.contains(&s)) || by.is_some_and(is_machine_answer)
         })
         .map(|r| r.at);
