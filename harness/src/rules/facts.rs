@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{Context, wire};
 
 /// A point in the journal: when, and on which line. Ordered by time, then line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Moment {
     pub at: SimInstant,
     pub seq: u64,
@@ -610,12 +610,6 @@ struct Builder {
     vapi_calls: BTreeMap<String, VapiCall>,
     rest: Vec<RestAction>,
     webhooks: Vec<Webhook>,
-}
-
-impl Default for Moment {
-    fn default() -> Moment {
-        Moment { at: SimInstant::ZERO, seq: 0 }
-    }
 }
 
 impl Builder {
