@@ -1,5 +1,10 @@
 //! ringback's harness: runs call-transfer scenarios against a target orchestrator and judges what went
-//! over the wire. Start at [`mod@reference`], the in-process reference orchestrator target.
+//! over the wire.
+//!
+//! Start at [`run`]: a scenario's plan against a target, in virtual time, and each caller's outcome.
+//! [`mod@reference`] wires a world to the in-process reference orchestrator; [`rules`] reads a journal into
+//! facts and judges the fourteen conformance rules over them.
 
 pub mod reference;
+pub mod rules;
 pub mod run;

@@ -1,4 +1,6 @@
 //! The harness's integration tests: one binary, one module per subject.
 
+mod broken;
 mod library;
 mod reference;
+mod rules;

@@ -14,27 +14,27 @@ use ringback_sim::vapi::model::{CallStatus as VapiStatus, VapiCall};
 use ringback_sim::world::{World, WorldConfig};
 use serde_json::{Value, json};
 
-const ACCOUNT: AccountSid = AccountSid::from_u128(0x1);
-const TOKEN: &str = "test-auth-token";
-const NUMBER: &str = "+15550000100";
-const CALLER: &str = "+15557770001";
-const CALLER_2: &str = "+15557770002";
-const SALES: &str = "+15550000201";
-const SALES_BACKUP: &str = "+15550000202";
-const SUPPORT: &str = "+15550000301";
-const ASSISTANT: &str = "00000000-0000-4000-8000-000000000001";
-const PHONE: &str = "00000000-0000-4000-8000-000000000002";
-const API_KEY: &str = "test-vapi-key";
+pub(crate) const ACCOUNT: AccountSid = AccountSid::from_u128(0x1);
+pub(crate) const TOKEN: &str = "test-auth-token";
+pub(crate) const NUMBER: &str = "+15550000100";
+pub(crate) const CALLER: &str = "+15557770001";
+pub(crate) const CALLER_2: &str = "+15557770002";
+pub(crate) const SALES: &str = "+15550000201";
+pub(crate) const SALES_BACKUP: &str = "+15550000202";
+pub(crate) const SUPPORT: &str = "+15550000301";
+pub(crate) const ASSISTANT: &str = "00000000-0000-4000-8000-000000000001";
+pub(crate) const PHONE: &str = "00000000-0000-4000-8000-000000000002";
+pub(crate) const API_KEY: &str = "test-vapi-key";
 const SECRET: &str = "test-webhook-secret";
 
 /// A world whose number sends calls to the orchestrator, whose assistant transfers to sales when the
 /// caller asks for it, and whose specialists behave as `phones` says.
-fn world(phones: &[(&str, &str)]) -> World {
+pub(crate) fn world(phones: &[(&str, &str)]) -> World {
     World::new(world_config(ORCHESTRATOR_URL, phones)).expect("valid world")
 }
 
 /// The world's configuration, with the orchestrator at `orchestrator_url`.
-fn world_config(orchestrator_url: &str, phones: &[(&str, &str)]) -> WorldConfig {
+pub(crate) fn world_config(orchestrator_url: &str, phones: &[(&str, &str)]) -> WorldConfig {
     let _ =
         tracing_subscriber::fmt().with_env_filter("ringback_orchestrator=info").with_test_writer().try_init();
     let mut config: WorldConfig = toml::from_str(&format!(
@@ -89,25 +89,25 @@ fn world_config(orchestrator_url: &str, phones: &[(&str, &str)]) -> WorldConfig 
     config
 }
 
-fn config(specialists: &[&str]) -> Config {
+pub(crate) fn config(specialists: &[&str]) -> Config {
     let mut config = Config::for_tests(ORCHESTRATOR_URL, specialists);
     config.twilio_account_sid = ACCOUNT.to_string();
     config
 }
 
-fn start(phones: &[(&str, &str)]) -> Reference {
+pub(crate) fn start(phones: &[(&str, &str)]) -> Reference {
     Reference::start(world(phones), config(&["sales=+15550000201", "support=+15550000301"]))
 }
 
 /// Places a call from `from` that asks for `request` at simulated second `at`.
-fn call_in(r: &Reference, from: &str, at: u64, request: &'static str) -> CallSid {
+pub(crate) fn call_in(r: &Reference, from: &str, at: u64, request: &'static str) -> CallSid {
     let leg = r.sim.with(|w| w.place_inbound_call(from, NUMBER)).expect("inbound call");
     at_second(&r.sim, at, move |w| w.caller_says(leg, request).expect("caller speaks"));
     leg
 }
 
 /// Runs `f` on the world at simulated second `at`.
-fn at_second(sim: &SharedSim, at: u64, f: impl FnOnce(&mut World) + Send + 'static) {
+pub(crate) fn at_second(sim: &SharedSim, at: u64, f: impl FnOnce(&mut World) + Send + 'static) {
     let sim = sim.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_secs(at)).await;
@@ -116,7 +116,7 @@ fn at_second(sim: &SharedSim, at: u64, f: impl FnOnce(&mut World) + Send + 'stat
 }
 
 /// Runs the world and the orchestrator until neither has anything left to do, or `secs` pass.
-async fn settle(r: &Reference, secs: u64) {
+pub(crate) async fn settle(r: &Reference, secs: u64) {
     let deadline = SimInstant::ZERO + SimDuration::from_secs(secs);
     for round in 0.. {
         assert!(round < 1000, "the orchestrator and the world keep waking each other:\n{}", timeline(r));
@@ -130,7 +130,7 @@ async fn settle(r: &Reference, secs: u64) {
     }
 }
 
-fn timeline(r: &Reference) -> String {
+pub(crate) fn timeline(r: &Reference) -> String {
     r.sim.world().journal().timeline()
 }
 
@@ -409,7 +409,7 @@ async fn a_restart_that_misses_the_busy_callback_still_returns_the_caller() {
 }
 
 /// A world with `faults` (TOML inline tables) on the webhooks to the orchestrator.
-fn world_with_faults(phones: &[(&str, &str)], faults: &[&str]) -> World {
+pub(crate) fn world_with_faults(phones: &[(&str, &str)], faults: &[&str]) -> World {
     let mut config = world_config(ORCHESTRATOR_URL, phones);
     for fault in faults {
         let t = toml::from_str::<toml::Table>(&format!("f = {fault}")).expect("fault toml");
