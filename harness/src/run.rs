@@ -11,6 +11,7 @@ use ringback_sim::time::{SimDuration, SimInstant};
 use ringback_sim::world::World;
 
 use crate::reference::{ORCHESTRATOR_URL, Reference};
+use crate::rules::{CallerContext, Context, Violation};
 
 /// What became of one caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +73,8 @@ impl CallerOutcome {
 pub struct Run {
     pub journal: Journal,
     pub callers: Vec<CallerOutcome>,
+    /// The broken rules that apply to the scenario, in journal order.
+    pub violations: Vec<Violation>,
     /// Whether nothing was left to happen before the scenario's deadline (timers that no longer matter
     /// keep a world busy, so this is informative, not a verdict).
     pub settled: bool,
@@ -154,7 +157,32 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
     }
     let journal = sim.world().journal().clone();
     let callers = plan.callers.iter().map(|c| outcome(&journal, c)).collect();
-    Ok(Run { journal, callers, settled })
+    let violations = judge(plan, &journal);
+    Ok(Run { journal, callers, violations, settled })
+}
+
+/// What the rules know of a run besides its journal.
+pub fn context(plan: &Plan) -> Context {
+    Context {
+        service_numbers: vec![ringback_scenarios::plan::SERVICE_NUMBER.to_owned()],
+        callers: plan
+            .callers
+            .iter()
+            .map(|c| CallerContext { number: c.number.clone(), specialists: c.specialists.clone() })
+            .collect(),
+        allowlist: plan.allowlist(),
+        machines: plan.machines(),
+        ..Context::default()
+    }
+}
+
+/// The violations of the rules that apply to `plan`.
+pub fn judge(plan: &Plan, journal: &Journal) -> Vec<Violation> {
+    let mut violations = crate::rules::evaluate(journal, &context(plan));
+    if let Some(only) = &plan.rules {
+        violations.retain(|v| only.iter().any(|id| id == v.rule));
+    }
+    violations
 }
 
 /// The caller's script: dial, ask, hang up, each at its time.
