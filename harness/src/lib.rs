@@ -6,5 +6,6 @@
 //! facts and judges the fourteen conformance rules over them.
 
 pub mod reference;
+pub mod report;
 pub mod rules;
 pub mod run;

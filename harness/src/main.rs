@@ -1,7 +1,9 @@
-//! `ringback`: the command line. Today: `ringback serve`, the fakes on localhost for development.
+//! `ringback`: the command line: `run` (scenarios against a target, judged), `rules`, and `serve` (the fakes
+//! on localhost for development).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool talks to its terminal
 
+mod run_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -18,7 +20,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the fake Twilio on localhost, in real time, for local development and SDK tests.
+    /// Run scenario files or folders (default: the built-in library) against a target and judge every
+    /// conformance rule. Exit code 0: every MUST rule held; 1: a rule broke; 2: bad input.
+    Run(run_cmd::RunArgs),
+    /// List the conformance rules with their levels, deadlines and how each is judged.
+    Rules,
+    /// Run the fake Twilio and the fake Vapi on localhost, in real time, for local development and SDK
+    /// tests.
     Serve(serve::ServeArgs),
 }
 
@@ -26,15 +34,21 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RINGBACK_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("RINGBACK_LOG")
+                .unwrap_or_else(|_| "warn,ringback_orchestrator=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Run(args) => run_cmd::run(args),
+        Command::Rules => {
+            run_cmd::rules();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("ringback: {e:#}");
             // Exit code 2: bad input or configuration (SPEC §6).
