@@ -80,6 +80,19 @@ fn ci() -> Result<()> {
         "docs",
         cargo().args(["doc", "--workspace", "--no-deps", "--locked"]).env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    // The conformance run: the built-in library against the reference orchestrator, with the reports a CI
+    // job would publish.
+    let out = root().join("target/ringback");
+    std::fs::create_dir_all(&out).context("creating target/ringback")?;
+    run(
+        "conformance (ringback run)",
+        cargo().args(["run", "--locked", "-q", "-p", "ringback", "--", "run"]).args([
+            "--junit".into(),
+            out.join("junit.xml").into_os_string(),
+            "--report".into(),
+            out.join("report.md").into_os_string(),
+        ]),
+    )?;
     println!("==> ci: all green");
     Ok(())
 }
