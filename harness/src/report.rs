@@ -376,8 +376,16 @@ fn diagram_line(entry: &Entry, callers: &[String]) -> Option<String> {
 
 /// A short label for an exchange; empty for chatter not worth a diagram line.
 fn http_label(x: &ringback_sim::journal::HttpExchange) -> String {
-    let path = x.url.split('?').next().unwrap_or_default();
-    let last = path.rsplit('/').take(2).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("/");
+    let url = x.url.split('?').next().unwrap_or_default();
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+    // Twilio's `/2010-04-01/Accounts/AC…/Calls/CA….json` reads as `/Calls/CA….json`.
+    let path = match path.find("/Accounts/") {
+        Some(i) => {
+            path[i + "/Accounts/".len()..].find('/').map_or(path, |j| &path[i + "/Accounts/".len() + j..])
+        }
+        None => path,
+    };
+    let last = path.trim_start_matches('/');
     if x.request_body.trim_start().starts_with('{') {
         let kind = serde_json::from_str::<Value>(&x.request_body)
             .ok()

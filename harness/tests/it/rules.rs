@@ -429,3 +429,45 @@ async fn putting_a_returned_caller_back_on_hold_for_a_late_callback_breaks_order
     // Taking the caller away from the assistant it came back to breaks the return too.
     run.assert_broke(&violations, &["return-on-failure"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_report_for_a_failing_orchestrator_shows_the_rule_the_lines_and_the_sequence() {
+    let run = Broken::start(&[(SALES, r#"{ answer = "busy" }"#)], &[], Flaw::None);
+    run.call_in(CALLER, 5, "I need sales");
+    let violations = run.violations(300).await;
+    let journal = run.sim.world().journal().clone();
+    let verdict = ringback::report::Verdict {
+        name: "naive-orchestrator-busy".into(),
+        description: "The naive orchestrator, and a busy specialist.".into(),
+        seed: 7,
+        rules: rules::RULES.iter().map(|r| r.id).collect(),
+        outcome: Ok(ringback::run::Run { journal, callers: Vec::new(), violations, settled: true }),
+    };
+    assert!(!verdict.passed());
+    assert!(
+        verdict.line().starts_with("FAIL  naive-orchestrator-busy  (seed 7): return-on-failure at "),
+        "{}",
+        verdict.line()
+    );
+    let report = ringback::report::markdown(std::slice::from_ref(&verdict), "naive");
+    for needle in [
+        "| `naive-orchestrator-busy` | 7 | ❌ fail | return-on-failure |",
+        "```mermaid",
+        "sequenceDiagram",
+        "❌ return-on-failure at",
+        "T->>S:",
+        "busy",
+    ] {
+        assert!(report.contains(needle), "{needle} missing from:\n{report}");
+    }
+    let junit = ringback::report::junit(std::slice::from_ref(&verdict));
+    assert!(
+        junit.contains(r#"<testcase name="return-on-failure">"#) && junit.contains("<failure"),
+        "{junit}"
+    );
+    // Kept for people to look at: target/tmp/naive-orchestrator-busy.md
+    let _ = std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("naive-orchestrator-busy.md"),
+        &report,
+    );
+}
