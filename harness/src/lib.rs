@@ -5,6 +5,7 @@
 //! [`mod@reference`] wires a world to the in-process reference orchestrator; [`rules`] reads a journal into
 //! facts and judges the fourteen conformance rules over them.
 
+pub mod normalize;
 pub mod reference;
 pub mod report;
 pub mod rules;

@@ -1,26 +1,71 @@
-//! The built-in library against the reference orchestrator: every caller ends as the scenario expects and
-//! no rule is broken.
+//! The built-in library against the reference orchestrator: every caller ends as the scenario expects, no
+//! rule is broken, and what went over the wire matches the scenario's snapshot of the normalized journal
+//! (`snapshots/it__library__journal@<scenario>.toml.snap`; review a change with `cargo insta review`, or
+//! accept every change with `INSTA_UPDATE=always`).
 
+use std::path::Path;
+
+use ringback::normalize::normalized_timeline;
 use ringback::run::run_reference;
+use ringback_scenarios::Scenario;
+use ringback_sim::journal::TimelineLine;
+
+/// The seed every library snapshot is taken with.
+const SEED: u64 = 1;
 
 #[test]
-fn the_reference_orchestrator_passes_the_whole_library() {
-    let mut failures = Vec::new();
+fn every_library_scenario_ends_as_expected_and_sends_what_its_snapshot_shows() {
+    insta::glob!("../../../scenarios/library", "*.toml", check);
+}
+
+/// Runs one library scenario against the reference orchestrator: snapshots its normalized journal, then
+/// asserts that every caller ended as expected and that no rule broke.
+fn check(path: &Path) {
+    let name = path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into());
+    let scenario = Scenario::load(path).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let plan = scenario.plan(SEED);
+    let run = run_reference(&plan).unwrap_or_else(|e| panic!("{name} (seed {SEED}): {e}"));
+
+    // Snapshot first: under `glob!` a changed snapshot is counted, not fatal, so the assertions below
+    // still say what went wrong with the run itself.
+    insta::with_settings!({ description => scenario.description.trim(), omit_expression => true }, {
+        insta::assert_snapshot!("journal", normalized_timeline(&run.journal));
+    });
+
+    let entries = run.journal.entries();
+    let mut failures: Vec<String> = run
+        .violations
+        .iter()
+        .map(|v| {
+            let lines = entries.iter().filter(|e| v.lines.contains(&e.seq));
+            let lines: Vec<String> = lines.map(|e| format!("    {}", TimelineLine(e))).collect();
+            format!("rule {} broken at {}: {}\n{}", v.rule, v.at, v.message, lines.join("\n"))
+        })
+        .collect();
+    failures.extend(run.callers.iter().filter(|c| !c.ok()).map(|c| {
+        format!("caller {} expected {} but was {}", c.number, c.expected.as_str(), c.observed.as_str())
+    }));
+    assert!(
+        failures.is_empty(),
+        "scenario {name} (seed {SEED}) against the reference orchestrator:\n  {}",
+        failures.join("\n  ")
+    );
+}
+
+#[test]
+fn every_library_scenario_gives_a_byte_identical_journal_when_run_twice() {
     for (name, scenario) in ringback_scenarios::library::scenarios() {
-        let scenario = scenario.unwrap_or_else(|e| panic!("{e}"));
-        let plan = scenario.plan(1);
-        let run = run_reference(&plan).unwrap_or_else(|e| panic!("{name}: {e}"));
-        for v in &run.violations {
-            failures.push(format!("{name}: {} broken at {}: {}", v.rule, v.at, v.message));
-        }
-        for caller in run.callers.iter().filter(|c| !c.ok()) {
-            failures.push(format!(
-                "{name}: caller {} expected {} but was {}",
-                caller.number,
-                caller.expected.as_str(),
-                caller.observed.as_str()
-            ));
+        let plan = scenario.unwrap_or_else(|e| panic!("{name}: {e}")).plan(SEED);
+        let timeline = || run_reference(&plan).unwrap_or_else(|e| panic!("{name}: {e}")).journal.timeline();
+        let (first, second) = (timeline(), timeline());
+        if first != second {
+            let line = first.lines().zip(second.lines()).position(|(a, b)| a != b).unwrap_or(0);
+            panic!(
+                "scenario {name} (seed {SEED}) gave two journals that first differ at line {}:\n  {}\n  {}",
+                line + 1,
+                first.lines().nth(line).unwrap_or("(end)"),
+                second.lines().nth(line).unwrap_or("(end)"),
+            );
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
