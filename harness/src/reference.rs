@@ -113,9 +113,11 @@ impl Reference {
         self.orchestrator.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Stops the orchestrator: its webhooks are refused until [`Reference::restart`].
+    /// Stops the orchestrator as if its process died: its webhooks are refused and its timers and pending
+    /// actions do nothing, until [`Reference::restart`] starts a new one over the same state.
     pub fn stop(&self) {
         self.slot.set(None);
+        self.orchestrator().halt();
     }
 
     /// Starts a new orchestrator over the same state, as a restarted process would, and lets it take up

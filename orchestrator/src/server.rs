@@ -58,6 +58,8 @@ struct Inner {
     idle: Notify,
     /// The assistant's model, fetched once, so a resumed session can be given extra model messages.
     model: OnceCell<Option<Value>>,
+    /// Set by [`Orchestrator::halt`]: nothing more is stepped or performed, as after the process died.
+    halted: std::sync::atomic::AtomicBool,
 }
 
 /// Why an event could not be handled.
@@ -95,6 +97,7 @@ impl Orchestrator {
                 busy: AtomicUsize::new(0),
                 idle: Notify::new(),
                 model: OnceCell::new(),
+                halted: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -138,6 +141,16 @@ impl Orchestrator {
         Ok(resumed)
     }
 
+    /// Stops acting, as a killed process would: no event is stepped and no action performed from now on
+    /// (requests already on the wire still complete). What is in the store stays for the next start.
+    pub fn halt(&self) {
+        self.inner.halted.store(true, Ordering::SeqCst);
+    }
+
+    fn halted(&self) -> bool {
+        self.inner.halted.load(Ordering::SeqCst)
+    }
+
     /// Resolves once no action is under way.
     pub async fn idle(&self) {
         loop {
@@ -153,6 +166,9 @@ impl Orchestrator {
     /// unknown and the event cannot start a conversation.
     async fn apply(&self, caller: &str, event: Event) -> Result<Option<(Decision, Call)>, HandleError> {
         let _guard = self.inner.lock.lock().await;
+        if self.halted() {
+            return Ok(None);
+        }
         let store = &self.inner.store;
         let key = format!("call/{caller}");
         let mut call = match store.get(&key)? {
@@ -242,6 +258,9 @@ impl Orchestrator {
     /// Performs actions in order; each outcome is stepped, and what that decides is performed too.
     async fn run(&self, mut call: Call, mut actions: VecDeque<Action>) {
         while let Some(action) = actions.pop_front() {
+            if self.halted() {
+                return;
+            }
             let Some(event) = self.perform(&call, action).await else { continue };
             if let Some((decision, next)) = self.apply_logged(&call.caller, event).await {
                 actions.extend(decision.actions);
@@ -327,6 +346,10 @@ impl Orchestrator {
                 Some(outcome)
             }
             Action::HangUp { leg } => {
+                if self.leg_has_ended(caller, &leg) {
+                    // Its final status arrived while this action waited its turn.
+                    return None;
+                }
                 let params = [("Status", "completed".to_owned())];
                 match inner.twilio.update_call(&leg, &params).await {
                     Ok(_) => {}
@@ -338,6 +361,16 @@ impl Orchestrator {
         }
     }
 
+    /// Whether the latest state already holds a final status for the specialist leg `leg`.
+    fn leg_has_ended(&self, caller: &str, leg: &str) -> bool {
+        let Ok(Some(bytes)) = self.inner.store.get(&format!("call/{caller}")) else { return false };
+        let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { return false };
+        call.transfers
+            .iter()
+            .flat_map(|t| &t.attempts)
+            .any(|a| a.leg.as_deref() == Some(leg) && a.status.is_final())
+    }
+
     /// After `after`, asks Twilio about the caller's legs if the state still waits on a callback: a
     /// lost final status callback must not leave the caller on hold for ever. With `attempt`, only if
     /// that dial is still the one the caller waits on, unanswered.
@@ -345,6 +378,9 @@ impl Orchestrator {
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
+            if this.halted() {
+                return;
+            }
             let Ok(Some(bytes)) = this.inner.store.get(&format!("call/{caller}")) else { return };
             let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { return };
             let waiting = match attempt {

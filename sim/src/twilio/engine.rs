@@ -324,7 +324,7 @@ impl Event {
         match self {
             Event::Dial(c) => format!("dial {c}"),
             Event::Ring(c) => format!("ring {c}"),
-            Event::Answer(c, by, _) => format!("answer {c} by {by:?}"),
+            Event::Answer(c, by, _) => format!("answer {c} by {}", describe_answerer(*by)),
             Event::Fail(c, status, sip) => format!("{status} {c} (sip {sip})"),
             Event::RingTimeout(c) => format!("ring timeout {c}"),
             Event::RemoteHangup(c) => format!("far end hangs up {c}"),
@@ -717,6 +717,17 @@ pub(crate) enum Unwind {
 pub(crate) enum Leave {
     Left,
     Kicked,
+}
+
+/// Who answers, for a journal line: `human`, `fax`, `machine (8.000s greeting, beep)`.
+fn describe_answerer(by: crate::phone::Answerer) -> String {
+    match by {
+        crate::phone::Answerer::Human => "human".into(),
+        crate::phone::Answerer::Fax => "fax".into(),
+        crate::phone::Answerer::Machine { greeting, beep } => {
+            format!("machine ({greeting} greeting, {})", if beep { "beep" } else { "no beep" })
+        }
+    }
 }
 
 pub(crate) fn state_name(state: LegState) -> &'static str {
