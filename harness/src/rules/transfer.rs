@@ -92,7 +92,29 @@ pub fn return_on_failure(facts: &Facts, context: &Context) -> Vec<Violation> {
         for leg in &specialists {
             let Some(failure) = failure(facts, leg, caller.sid, context) else { continue };
             let reveal = revealed(facts, leg, &failure);
-            let from = reveal.unwrap_or(failure.at);
+            let Some(from) = reveal else {
+                // A lost callback: nothing told the target, so no deadline runs (SPEC: "within 5 s of the
+                // first webhook that reveals the failure"). It is charged only if the caller is still
+                // waiting, never brought back, when the run ends.
+                let back_later = facts
+                    .streams
+                    .iter()
+                    .any(|s| s.call == caller.sid && s.connected.is_some_and(|c| c > failure.at));
+                let next_attempt = specialists.iter().any(|l| l.created > leg.created);
+                if caller.ended.is_some() || back_later || next_attempt {
+                    continue;
+                }
+                out.push(Violation::new(
+                    "return-on-failure",
+                    facts.end.at,
+                    format!(
+                        "the transfer of caller {} to {} (leg {}) failed at {}: {}; no webhook told the target and it never asked Twilio; when the run ended at {} the caller was still waiting, never brought back",
+                        caller.sid, leg.to, leg.sid, failure.at.at, failure.what, facts.end.at
+                    ),
+                    [leg.created.seq, failure.at.seq, facts.end.seq],
+                ));
+                continue;
+            };
             if !caller.is_up_at(from) {
                 continue;
             }
@@ -127,10 +149,7 @@ pub fn return_on_failure(facts: &Facts, context: &Context) -> Vec<Violation> {
             if next_attempt || bridged_elsewhere {
                 continue;
             }
-            let told = match reveal {
-                Some(m) => format!("the target heard of it at {} (#{})", m.at, m.seq),
-                None => "nothing told the target, so the clock starts at the failure".to_owned(),
-            };
+            let told = format!("the target heard of it at {} (#{})", from.at, from.seq);
             out.push(Violation::new(
                 "return-on-failure",
                 deadline,
@@ -138,7 +157,7 @@ pub fn return_on_failure(facts: &Facts, context: &Context) -> Vec<Violation> {
                     "the transfer of caller {} to {} (leg {}) failed at {}: {}; {told}; by {deadline} the caller, still on the line, was neither back with an assistant nor on the way to another specialist",
                     caller.sid, leg.to, leg.sid, failure.at.at, failure.what
                 ),
-                [leg.created.seq, failure.at.seq, reveal.map_or(0, |m| m.seq)],
+                [leg.created.seq, failure.at.seq, from.seq],
             ));
         }
     }
