@@ -399,6 +399,21 @@ mod tests {
     }
 
     #[test]
+    fn the_committed_schema_file_is_the_generated_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenario.schema.json");
+        let generated = serde_json::to_string_pretty(&Scenario::json_schema()).expect("schema renders") + "\n";
+        if std::env::var_os("RINGBACK_WRITE_SCHEMA").is_some() {
+            std::fs::write(&path, &generated).expect("schema written");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "scenarios/scenario.schema.json is stale; regenerate it with \
+             `RINGBACK_WRITE_SCHEMA=1 cargo test -p ringback-scenarios committed_schema`"
+        );
+    }
+
+    #[test]
     fn the_schema_is_valid_json_listing_every_top_level_field() {
         let schema = Scenario::json_schema();
         for field in ["expect", "callers", "specialists", "faults", "restart", "rules", "orchestrator"] {
