@@ -136,7 +136,7 @@ pub struct Config {
 /// Why the configuration is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("missing configuration: {}", .0.join("; "))]
+    #[error("missing configuration:\n  - {}", .0.join("\n  - "))]
     Missing(Vec<String>),
     #[error("specialist entry `{entry}`: {why}")]
     Specialist { entry: String, why: String },

@@ -12,8 +12,25 @@ use ringback_orchestrator::server::{Orchestrator, serve};
 /// How long a stopping service waits for actions under way (a caller being moved, a specialist dialed).
 const DRAIN: Duration = Duration::from_secs(20);
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::Error::new(e).context("starting the runtime")),
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+/// Bad configuration or a service that cannot start: the reason, and exit code 2.
+#[allow(clippy::print_stderr)] // the one place the binary talks to its terminal rather than its logs
+fn fail(error: &anyhow::Error) -> std::process::ExitCode {
+    eprintln!("ringback-orchestrator: {error:#}");
+    std::process::ExitCode::from(2)
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

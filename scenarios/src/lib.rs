@@ -401,7 +401,8 @@ mod tests {
     #[test]
     fn the_committed_schema_file_is_the_generated_one() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenario.schema.json");
-        let generated = serde_json::to_string_pretty(&Scenario::json_schema()).expect("schema renders") + "\n";
+        let generated =
+            serde_json::to_string_pretty(&Scenario::json_schema()).expect("schema renders") + "\n";
         if std::env::var_os("RINGBACK_WRITE_SCHEMA").is_some() {
             std::fs::write(&path, &generated).expect("schema written");
         }
