@@ -169,6 +169,13 @@ impl Orchestrator {
         if self.halted() {
             return Ok(None);
         }
+        // The store may touch the disk (a file store commits with fsync): on a multi-threaded runtime the
+        // worker says so, so other tasks move to other threads meanwhile.
+        blocking(|| self.step_stored(caller, event))
+    }
+
+    /// Load, step, save: the body of [`Orchestrator::apply`].
+    fn step_stored(&self, caller: &str, event: Event) -> Result<Option<(Decision, Call)>, HandleError> {
         let store = &self.inner.store;
         let key = format!("call/{caller}");
         let mut call = match store.get(&key)? {
@@ -181,9 +188,7 @@ impl Orchestrator {
         };
         let (phase, session) = (call.phase, call.session.clone());
         let decision = call.step(event);
-        if call.phase == phase && call.session == session && decision.actions.is_empty() {
-            // Nothing changed but possibly the bounded memories (seen keys, answers): still saved.
-        }
+        // Saved even when nothing but the bounded memories (seen keys, answers) changed.
         let mut batch = vec![Write::Put(key, serde_json::to_vec(&call).expect("state serializes"))];
         if let Some(id) = call.session.as_ref().filter(|id| session.as_ref() != Some(*id)) {
             batch.push(Write::Put(format!("session/{id}"), caller.as_bytes().to_vec()));
@@ -495,6 +500,15 @@ impl Orchestrator {
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let url = format!("{}{path}", self.inner.config.public_url);
         is_valid_signature(self.inner.config.twilio_auth_token.expose(), &url, params, signature)
+    }
+}
+
+/// Runs `f`, which may block on the disk, telling a multi-threaded runtime first; on a current-thread
+/// runtime (tests, in-process runs with a memory store) it simply runs.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
