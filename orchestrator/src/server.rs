@@ -34,6 +34,8 @@ use crate::vapi::{VapiAuth, VapiClient};
 
 /// The most a webhook body may be.
 const MAX_BODY_BYTES: usize = 256 * 1024;
+/// How often a bridged call's specialist leg is looked up, in case its final callback is lost.
+const BRIDGE_CHECK_S: u64 = 15;
 /// Extra time after a specialist's ring timeout before the orchestrator asks Twilio about a leg whose
 /// final status callback never came.
 const WATCHDOG_GRACE_S: u64 = 15;
@@ -136,6 +138,12 @@ impl Orchestrator {
             self.dispatch(&call.caller, Event::Restarted).await;
             if matches!(call.phase, Phase::Holding | Phase::Bridged) {
                 self.spawn_check(call.caller.clone(), Duration::ZERO, None);
+            }
+            if call.phase == Phase::Bridged
+                && let Some(t) = call.transfers.len().checked_sub(1)
+                && let Some(a) = call.transfers[t].attempts.len().checked_sub(1)
+            {
+                self.spawn_bridge_watch(call.caller.clone(), t, a);
             }
         }
         Ok(resumed)
@@ -364,6 +372,44 @@ impl Orchestrator {
                 None
             }
         }
+    }
+
+    /// While the caller is bridged with this attempt's specialist, asks Twilio every
+    /// [`BRIDGE_CHECK_S`] whether the specialist's leg has ended: if its `completed` callback is lost,
+    /// the caller must not stay alone in a silent conference.
+    fn spawn_bridge_watch(&self, caller: String, transfer: usize, attempt: usize) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(BRIDGE_CHECK_S)).await;
+                if this.halted() {
+                    return;
+                }
+                let Ok(Some(bytes)) = this.inner.store.get(&format!("call/{caller}")) else { return };
+                let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { return };
+                let current = call.phase == Phase::Bridged
+                    && transfer + 1 == call.transfers.len()
+                    && call.transfers[transfer].attempts.len() == attempt + 1;
+                let Some(a) = call.transfers.get(transfer).and_then(|t| t.attempts.get(attempt)) else {
+                    return;
+                };
+                let Some(leg) = a.leg.clone().filter(|_| current && !a.status.is_final()) else { return };
+                let _guard = Busy::new(&this.inner);
+                let Ok(info) = this.inner.twilio.fetch_call(&leg).await else { continue };
+                let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final()) else { continue };
+                let event = Event::SpecialistStatus {
+                    transfer,
+                    attempt,
+                    leg,
+                    status,
+                    key: None,
+                    duration_s: None,
+                    answered_by: None,
+                };
+                this.dispatch(&caller, event).await;
+                return;
+            }
+        });
     }
 
     /// Whether the latest state already holds a final status for the specialist leg `leg`.
@@ -761,7 +807,10 @@ async fn specialist(
         answered_by: form.get("AnsweredBy").and_then(AnsweredBy::parse),
     };
     twiml_response(match o.dispatch(&leg.caller, event).await {
-        Some(Reply::Join { conference }) => twiml::join(&conference),
+        Some(Reply::Join { conference }) => {
+            o.spawn_bridge_watch(leg.caller.clone(), leg.transfer, leg.attempt);
+            twiml::join(&conference)
+        }
         _ => twiml::hang_up(),
     })
 }
