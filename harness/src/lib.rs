@@ -5,6 +5,7 @@
 //! [`mod@reference`] wires a world to the in-process reference orchestrator; [`rules`] reads a journal into
 //! facts and judges the fourteen conformance rules over them.
 
+pub mod fuzz;
 pub mod reference;
 pub mod rules;
 pub mod run;
