@@ -3,8 +3,10 @@
 //!
 //! Start at [`run`]: a scenario's plan against a target, in virtual time, and each caller's outcome.
 //! [`mod@reference`] wires a world to the in-process reference orchestrator; [`rules`] reads a journal into
-//! facts and judges the fourteen conformance rules over them.
+//! facts and judges the fourteen conformance rules over them; [`fuzz`] explores generated scenarios and
+//! shrinks a failure to a scenario file.
 
+pub mod fuzz;
 pub mod normalize;
 pub mod reference;
 pub mod report;

@@ -14,6 +14,7 @@ use ringback_sim::phone::Behaviour;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+pub mod generate;
 pub mod library;
 pub mod plan;
 

@@ -2,5 +2,6 @@
 
 mod broken;
 mod library;
+mod properties;
 mod reference;
 mod rules;
