@@ -35,7 +35,7 @@ use crate::vapi::{VapiAuth, VapiClient};
 /// The most a webhook body may be.
 const MAX_BODY_BYTES: usize = 256 * 1024;
 /// How often a bridged call's specialist leg is looked up, in case its final callback is lost.
-const BRIDGE_CHECK_S: u64 = 15;
+const BRIDGE_CHECK_S: u64 = 30;
 /// Extra time after a specialist's ring timeout before the orchestrator asks Twilio about a leg whose
 /// final status callback never came.
 const WATCHDOG_GRACE_S: u64 = 15;

@@ -27,7 +27,7 @@
 //!   timeout, so no phone's fate depends on a boundary;
 //! - where a specialist's final status callback may be lost, nobody hangs up between the failure and the
 //!   moment the reference surely knows of it, and no `completed` callback is lost where a bridged
-//!   specialist hangs up (two FIXMEs: the reference or the rules fall short there, `scenarios/found/`).
+//!   specialist hangs up (two FIXMEs: the timing model does not yet cover those cases; the library holds them).
 
 use proptest::prelude::*;
 use ringback_sim::faults::{FaultAction, Sender, WebhookFault};
@@ -547,11 +547,9 @@ impl Model<'_> {
                         revealed.hi = revealed.hi.max(dial.hi + t.watchdog_s + t.slack_s);
                     }
                     if self.faults.drops {
-                        // FIXME(scenarios/found/lost-final-status-then-the-caller-hangs-up.toml): with the
-                        // final status lost, `return-on-failure` starts its clock at the failure itself,
-                        // which the reference learns only from its watchdog (or, for a machine, from
-                        // detection); a caller who hangs up in between breaks the rule. Until the rule or
-                        // the reference changes, nobody hangs up then.
+                        // FIXME(scenarios/library/lost-final-status-then-the-caller-hangs-up.toml): the rule
+                        // no longer charges a failure nothing revealed, so this window could be generated;
+                        // the model does not yet say what to expect in it, so nobody hangs up then.
                         marks.no_hang_up.push(Span::new(dial.lo + failed_s + 4.0, revealed.hi + t.slack_s));
                     }
                     marks.busy.push(revealed.widen(1.0, t.slack_s));
@@ -693,9 +691,9 @@ fn quiet_at(busy: &mut [Span], from_s: f64, down_s: f64) -> f64 {
 impl Draw {
     /// The drawn faults, but for one the reference does not survive today.
     ///
-    /// FIXME(scenarios/found/specialist-hangs-up-and-the-completed-callback-is-lost.toml): when a bridged
-    /// specialist hangs up and their leg's `completed` callback is lost, the reference leaves the caller
-    /// alone in the conference for good. Until it notices otherwise, such a drop is made a duplicate in a
+    /// FIXME(scenarios/library/specialist-hangs-up-and-the-completed-callback-is-lost.toml): the reference
+    /// now looks a bridged leg up every 30 s, so a lost `completed` callback delays the return by up to
+    /// 30 s; the timing model does not account for that yet, so such a drop is made a duplicate in a
     /// scenario where a specialist talks and hangs up.
     fn faults_kept(&self, model: &Model<'_>) -> Vec<WebhookFault> {
         let talks_then_hangs_up = self
