@@ -1,4 +1,4 @@
-//! `ringback`: the command line: `run` (scenarios against a target, judged), `rules`, and `serve` (the fakes
+//! `ringback`: the command line: `run` (scenarios against a target, judged), `fuzz`, `rules`, and `serve` (the fakes
 //! on localhost for development).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool talks to its terminal
@@ -23,6 +23,9 @@ enum Command {
     /// Run scenario files or folders (default: the built-in library) against a target and judge every
     /// conformance rule. Exit code 0: every MUST rule held; 1: a rule broke; 2: bad input.
     Run(run_cmd::RunArgs),
+    /// Explore generated scenarios (outcomes, timings, hang-ups, faults, 1 to 50 callers) against a target;
+    /// the first failure is shrunk to a minimal scenario file that `ringback run` replays.
+    Fuzz(run_cmd::FuzzArgs),
     /// List the conformance rules with their levels, deadlines and how each is judged.
     Rules,
     /// Run the fake Twilio and the fake Vapi on localhost, in real time, for local development and SDK
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
+        Command::Fuzz(args) => run_cmd::fuzz(args),
         Command::Rules => {
             run_cmd::rules();
             Ok(ExitCode::SUCCESS)

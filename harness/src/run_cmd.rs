@@ -208,3 +208,51 @@ pub fn rules() {
         println!("{} ({level}{deadline})\n  {}\n  How it is judged: {}\n", r.id, r.summary, r.explanation);
     }
 }
+
+/// `ringback fuzz`: generated scenarios against a target; the first failure shrunk to a scenario file.
+#[derive(Debug, clap::Args)]
+pub struct FuzzArgs {
+    /// How many generated scenarios to run.
+    #[arg(long, default_value_t = 256)]
+    pub cases: u32,
+    /// The seed of the exploration: the same seed explores the same scenarios.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The target (only `reference` in this version).
+    #[arg(long, default_value = "reference")]
+    pub target: String,
+    /// Where to write the shrunk counterexample (default: `ringback-counterexample-SEED.toml`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn fuzz(args: FuzzArgs) -> Result<ExitCode> {
+    if args.target != "reference" {
+        bail!(
+            "target `{}` cannot be fuzzed yet: only `reference` (the in-process reference orchestrator) is \
+             available in this version",
+            args.target
+        );
+    }
+    let report = ringback::fuzz::fuzz(args.cases, args.seed);
+    let Some(failure) = report.failure else {
+        println!(
+            "{} generated scenarios (seed {}): every rule held and every caller ended as expected",
+            report.cases_run, args.seed
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let out =
+        args.out.unwrap_or_else(|| PathBuf::from(format!("ringback-counterexample-{}.toml", args.seed)));
+    write_atomically(&out, &failure.toml)?;
+    println!(
+        "FAIL after {} generated scenarios (seed {}), shrunk in {} steps:\n{}\nthe minimal scenario is in {}; replay it with `ringback run {}`",
+        report.cases_run,
+        args.seed,
+        failure.shrink_steps,
+        failure.failure,
+        out.display(),
+        out.display()
+    );
+    Ok(ExitCode::from(1))
+}
