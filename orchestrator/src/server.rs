@@ -395,19 +395,9 @@ impl Orchestrator {
                 };
                 let Some(leg) = a.leg.clone().filter(|_| current && !a.status.is_final()) else { return };
                 let _guard = Busy::new(&this.inner);
-                let Ok(info) = this.inner.twilio.fetch_call(&leg).await else { continue };
-                let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final()) else { continue };
-                let event = Event::SpecialistStatus {
-                    transfer,
-                    attempt,
-                    leg,
-                    status,
-                    key: None,
-                    duration_s: None,
-                    answered_by: None,
-                };
-                this.dispatch(&caller, event).await;
-                return;
+                if this.observe_leg(&caller, transfer, attempt, leg).await.is_some_and(LegStatus::is_final) {
+                    return;
+                }
             }
         });
     }
@@ -456,21 +446,32 @@ impl Orchestrator {
             let (transfer, t) = (call.transfers.len() - 1, &call.transfers[call.transfers.len() - 1]);
             let Some((attempt, a)) = t.attempts.iter().enumerate().next_back() else { return };
             let Some(leg) = a.leg.clone().filter(|_| !a.status.is_final()) else { return };
-            if let Ok(info) = this.inner.twilio.fetch_call(&leg).await
-                && let Some(status) = LegStatus::parse(&info.status)
-            {
-                let event = Event::SpecialistStatus {
-                    transfer,
-                    attempt,
-                    leg,
-                    status,
-                    key: None,
-                    duration_s: None,
-                    answered_by: None,
-                };
-                this.dispatch(&caller, event).await;
-            }
+            this.observe_leg(&caller, transfer, attempt, leg).await;
         });
+    }
+
+    /// Asks Twilio for a specialist leg's status and steps the caller with it, as a status callback
+    /// without a delivery key would; the status, if Twilio answered.
+    async fn observe_leg(
+        &self,
+        caller: &str,
+        transfer: usize,
+        attempt: usize,
+        leg: String,
+    ) -> Option<LegStatus> {
+        let info = self.inner.twilio.fetch_call(&leg).await.ok()?;
+        let status = LegStatus::parse(&info.status)?;
+        let event = Event::SpecialistStatus {
+            transfer,
+            attempt,
+            leg,
+            status,
+            key: None,
+            duration_s: None,
+            answered_by: None,
+        };
+        self.dispatch(caller, event).await;
+        Some(status)
     }
 
     /// The body of `POST /call` for a bypass session: the configured assistant and number, the caller
