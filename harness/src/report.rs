@@ -376,13 +376,10 @@ fn diagram_line(entry: &Entry, callers: &[String]) -> Option<String> {
 
 /// A short label for an exchange; empty for chatter not worth a diagram line.
 fn http_label(x: &ringback_sim::journal::HttpExchange) -> String {
-    let url = x.url.split('?').next().unwrap_or_default();
-    let path = url.split_once("://").map_or(url, |(_, rest)| rest.find('/').map_or("/", |i| &rest[i..]));
+    let path = crate::rules::wire::path_of(&x.url);
     // Twilio's `/2010-04-01/Accounts/AC…/Calls/CA….json` reads as `/Calls/CA….json`.
-    let path = match path.find("/Accounts/") {
-        Some(i) => {
-            path[i + "/Accounts/".len()..].find('/').map_or(path, |j| &path[i + "/Accounts/".len() + j..])
-        }
+    let path = match path.split_once("/Accounts/") {
+        Some((_, rest)) => rest.find('/').map_or(path, |i| &rest[i..]),
         None => path,
     };
     let last = path.trim_start_matches('/');
@@ -396,18 +393,14 @@ fn http_label(x: &ringback_sim::journal::HttpExchange) -> String {
             None => format!("{} /{last}", x.method),
         };
     }
-    let param = |name: &str| {
-        x.request_body
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(name).and_then(|v| v.strip_prefix('=')).map(str::to_owned))
-    };
+    let params = crate::rules::wire::form_pairs(&x.request_body);
     let mut label = format!("{} /{last}", x.method);
     for name in ["CallStatus", "AnsweredBy", "Status", "To"] {
-        if let Some(value) = param(name) {
-            let _ = write!(label, " {name}={}", value.replace("%2B", "+"));
+        if let Some(value) = crate::rules::wire::param(&params, name) {
+            let _ = write!(label, " {name}={value}");
         }
     }
-    if param("Twiml").is_some() {
+    if crate::rules::wire::param(&params, "Twiml").is_some() {
         label.push_str(" Twiml=…");
     }
     label

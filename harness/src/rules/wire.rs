@@ -3,50 +3,11 @@
 
 use serde_json::Value;
 
-/// Decodes an `application/x-www-form-urlencoded` body or query string into its pairs, in order. `+` is a
-/// space; a malformed `%` escape is kept as written; bytes that are not UTF-8 are replaced.
+/// Decodes an `application/x-www-form-urlencoded` body or query string into its pairs, in order
+/// (`form_urlencoded`: `+` is a space, a malformed `%` escape is kept as written, bytes that are not UTF-8
+/// are replaced).
 pub fn form_pairs(input: &str) -> Vec<(String, String)> {
-    input
-        .split('&')
-        .filter(|piece| !piece.is_empty())
-        .map(|piece| match piece.split_once('=') {
-            Some((name, value)) => (decode(name), decode(value)),
-            None => (decode(piece), String::new()),
-        })
-        .collect()
-}
-
-/// One form component, percent-decoded.
-fn decode(component: &str) -> String {
-    let bytes = component.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(byte) => {
-                        out.push(byte);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(input.as_bytes()).into_owned().collect()
 }
 
 /// The path of a URL (`https://api.twilio.com/2010-04-01/…?x=1` → `/2010-04-01/…`); a URL that is already
