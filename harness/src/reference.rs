@@ -10,6 +10,7 @@ use ringback_orchestrator::http::{ApiRequest, ApiResponse, HttpClient, HttpError
 use ringback_orchestrator::server::Orchestrator;
 use ringback_orchestrator::store::MemoryStore;
 use ringback_sim::runtime::{Clock, SharedSim, Sim};
+use ringback_sim::time::SimInstant;
 use ringback_sim::transport::{InMemoryTransport, OutboundRequest, SendFuture, Transport, TransportError};
 use ringback_sim::world::World;
 
@@ -118,6 +119,16 @@ impl Reference {
     pub fn stop(&self) {
         self.slot.set(None);
         self.orchestrator().halt();
+    }
+
+    /// Runs the world and the orchestrator (whichever is serving) until neither has anything left to do,
+    /// not before `not_before` and not past `deadline`; whether it settled (see [`crate::run::settle`]).
+    pub async fn settle(&self, not_before: SimInstant, deadline: SimInstant) -> bool {
+        crate::run::settle(&self.sim, not_before, deadline, || {
+            let orchestrator = self.orchestrator();
+            async move { orchestrator.idle().await }
+        })
+        .await
     }
 
     /// Starts a new orchestrator over the same state, as a restarted process would, and lets it take up

@@ -6,11 +6,13 @@ use std::time::Duration;
 use ringback_orchestrator::config::Config;
 use ringback_scenarios::{CallerPlan, Expect, Plan};
 use ringback_sim::ids::CallSid;
-use ringback_sim::journal::{Event, Journal};
+use ringback_sim::journal::Journal;
+use ringback_sim::runtime::SharedSim;
 use ringback_sim::time::{SimDuration, SimInstant};
 use ringback_sim::world::World;
 
 use crate::reference::{ORCHESTRATOR_URL, Reference};
+use crate::rules::facts::Facts;
 use crate::rules::{CallerContext, Context, Violation};
 
 /// What became of one caller.
@@ -75,9 +77,6 @@ pub struct Run {
     pub callers: Vec<CallerOutcome>,
     /// The broken rules that apply to the scenario, in journal order.
     pub violations: Vec<Violation>,
-    /// Whether nothing was left to happen before the scenario's deadline (timers that no longer matter
-    /// keep a world busy, so this is informative, not a verdict).
-    pub settled: bool,
 }
 
 /// The reference orchestrator configured for `plan`.
@@ -135,15 +134,35 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         .fold(0.0_f64, f64::max);
     let deadline = SimInstant::ZERO + SimDuration::from_secs_f64(plan.duration_s);
     let until_actions = SimInstant::ZERO + SimDuration::from_secs_f64(last_action.min(plan.duration_s));
-    let mut settled = false;
+    reference.settle(until_actions, deadline).await;
+    let journal = sim.world().journal().clone();
+    let context = context(plan);
+    let facts = Facts::new(&journal, &context);
+    let callers = plan.callers.iter().map(|c| outcome(&facts, c)).collect();
+    let mut violations = crate::rules::evaluate_facts(&facts, &context);
+    if let Some(only) = &plan.rules {
+        violations.retain(|v| only.iter().any(|id| id == v.rule));
+    }
+    Ok(Run { journal, callers, violations })
+}
+
+/// Runs the world and whatever the target is doing (`idle` resolves when the target has nothing under
+/// way) until neither has anything left, but not before `not_before` (callers still to act) and not past
+/// `deadline`; whether it settled before the deadline.
+pub async fn settle<F: std::future::Future<Output = ()>>(
+    sim: &SharedSim,
+    not_before: SimInstant,
+    deadline: SimInstant,
+    idle: impl Fn() -> F,
+) -> bool {
     for _ in 0..100_000 {
-        let quiet = ringback_sim::runtime::run_until_quiet(&sim, deadline).await;
-        reference.orchestrator().idle().await;
+        let quiet = ringback_sim::runtime::run_until_quiet(sim, deadline).await;
+        idle().await;
         let now = sim.clock().now();
         if !quiet || now >= deadline {
-            break;
+            return false;
         }
-        if now < until_actions {
+        if now < not_before {
             // Quiet for now, but a caller will act later: let the clock move to it.
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
@@ -151,14 +170,10 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         tokio::task::yield_now().await;
         let world = sim.world();
         if world.is_quiescent() && !world.has_effects() {
-            settled = true;
-            break;
+            return true;
         }
     }
-    let journal = sim.world().journal().clone();
-    let callers = plan.callers.iter().map(|c| outcome(&journal, c)).collect();
-    let violations = judge(plan, &journal);
-    Ok(Run { journal, callers, violations, settled })
+    false
 }
 
 /// What the rules know of a run besides its journal.
@@ -174,15 +189,6 @@ pub fn context(plan: &Plan) -> Context {
         machines: plan.machines(),
         ..Context::default()
     }
-}
-
-/// The violations of the rules that apply to `plan`.
-pub fn judge(plan: &Plan, journal: &Journal) -> Vec<Violation> {
-    let mut violations = crate::rules::evaluate(journal, &context(plan));
-    if let Some(only) = &plan.rules {
-        violations.retain(|v| only.iter().any(|id| id == v.rule));
-    }
-    violations
 }
 
 /// The caller's script: dial, ask, hang up, each at its time.
@@ -214,18 +220,10 @@ fn spawn_caller(reference: &std::sync::Arc<Reference>, caller: CallerPlan) {
     });
 }
 
-/// What the journal says became of `caller`.
-pub fn outcome(journal: &Journal, caller: &CallerPlan) -> CallerOutcome {
-    let entries = journal.entries();
-    let call = entries.iter().find_map(|e| match &e.event {
-        Event::CallCreated { call, direction, from, .. }
-            if direction == "inbound" && *from == caller.number =>
-        {
-            Some(*call)
-        }
-        _ => None,
-    });
-    let Some(call) = call else {
+/// What the journal's facts say became of `caller`: the last of being bridged with one of its
+/// specialists and coming back to a new assistant session, else hung up, refused or undecided.
+pub fn outcome(facts: &Facts, caller: &CallerPlan) -> CallerOutcome {
+    let Some(leg) = facts.caller_legs().find(|l| l.from == caller.number) else {
         return CallerOutcome {
             number: caller.number.clone(),
             call: None,
@@ -233,50 +231,18 @@ pub fn outcome(journal: &Journal, caller: &CallerPlan) -> CallerOutcome {
             observed: Observed::NoCall,
         };
     };
-    let specialist_legs: Vec<CallSid> = entries
-        .iter()
-        .filter_map(|e| match &e.event {
-            Event::CallCreated { call, direction, to, .. }
-                if direction != "inbound" && caller.specialists.contains(to) =>
-            {
-                Some(*call)
-            }
-            _ => None,
-        })
-        .collect();
-    let mut streams: Vec<&str> = Vec::new();
-    let mut last: Option<Observed> = None;
-    let mut hung_up = false;
-    for e in entries {
-        match &e.event {
-            Event::Audio { call: c, hears } if *c == call => {
-                if let Some(url) = hears.strip_prefix("stream ") {
-                    if !streams.contains(&url) {
-                        streams.push(url);
-                        if streams.len() > 1 {
-                            last = Some(Observed::Returned);
-                        }
-                    }
-                } else if hears.starts_with("conference ")
-                    && specialist_legs.iter().any(|s| hears.contains(&s.to_string()))
-                {
-                    last = Some(Observed::Bridged);
-                }
-            }
-            Event::Transition {
-                entity: ringback_sim::journal::Entity::Call(c), cause: Some(cause), ..
-            } if *c == call && cause.starts_with("the far end") => {
-                hung_up = true;
-            }
-            _ => {}
-        }
-    }
-    let observed = match (last, hung_up) {
+    let specialists = facts.specialists_of(leg.sid);
+    let returned = facts.streams_on(leg.sid).filter_map(|s| s.connected).skip(1).max();
+    let bridged =
+        specialists.iter().flat_map(|s| facts.bridges(leg.sid, s.sid)).map(|(start, _)| start).max();
+    let hung_up = leg.ended.as_ref().is_some_and(|e| e.cause.starts_with("the far end"));
+    let observed = match (bridged, returned) {
         _ if caller.expect == Expect::CallerLeft && hung_up => Observed::CallerLeft,
-        (Some(o), _) => o,
-        (None, true) => Observed::CallerLeft,
-        (None, false) if specialist_legs.is_empty() => Observed::Refused,
-        (None, false) => Observed::Other,
+        (Some(b), r) if r.is_none_or(|r| b > r) => Observed::Bridged,
+        (_, Some(_)) => Observed::Returned,
+        _ if hung_up => Observed::CallerLeft,
+        _ if specialists.is_empty() => Observed::Refused,
+        _ => Observed::Other,
     };
-    CallerOutcome { number: caller.number.clone(), call: Some(call), expected: caller.expect, observed }
+    CallerOutcome { number: caller.number.clone(), call: Some(leg.sid), expected: caller.expect, observed }
 }

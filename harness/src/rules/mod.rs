@@ -146,8 +146,12 @@ impl Violation {
 
 /// Judges a run by every rule. Violations come ordered by time, then by the rules' order.
 pub fn evaluate(journal: &Journal, context: &Context) -> Vec<Violation> {
-    let facts = Facts::new(journal, context);
-    let mut out: Vec<Violation> = RULES.iter().flat_map(|r| judge(r.id, &facts, context)).collect();
+    evaluate_facts(&Facts::new(journal, context), context)
+}
+
+/// The same, over facts already read from the journal.
+pub fn evaluate_facts(facts: &Facts, context: &Context) -> Vec<Violation> {
+    let mut out: Vec<Violation> = RULES.iter().flat_map(|r| judge(r.id, facts, context)).collect();
     sort(&mut out);
     out
 }

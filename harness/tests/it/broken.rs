@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -90,15 +89,9 @@ pub(crate) fn start(world: World, flaw: Flaw) -> SharedSim {
 
 /// Runs the world until it has nothing left to do, or `secs` pass.
 pub(crate) async fn settle(sim: &SharedSim, secs: u64) {
+    // The naive orchestrator answers before it acts; nothing of it outlives a webhook.
     let deadline = SimInstant::ZERO + SimDuration::from_secs(secs);
-    for _ in 0..1000 {
-        let quiet = ringback_sim::runtime::run_until_quiet(sim, deadline).await;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let still = sim.world().is_quiescent() && !sim.world().has_effects();
-        if !quiet || still || sim.clock().now() >= deadline {
-            return;
-        }
-    }
+    ringback::run::settle(sim, SimInstant::ZERO, deadline, || async {}).await;
 }
 
 impl Naive {

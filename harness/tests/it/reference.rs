@@ -117,17 +117,7 @@ pub(crate) fn at_second(sim: &SharedSim, at: u64, f: impl FnOnce(&mut World) + S
 
 /// Runs the world and the orchestrator until neither has anything left to do, or `secs` pass.
 pub(crate) async fn settle(r: &Reference, secs: u64) {
-    let deadline = SimInstant::ZERO + SimDuration::from_secs(secs);
-    for round in 0.. {
-        assert!(round < 1000, "the orchestrator and the world keep waking each other:\n{}", timeline(r));
-        let quiet = ringback_sim::runtime::run_until_quiet(&r.sim, deadline).await;
-        r.orchestrator().idle().await;
-        tokio::time::sleep(Duration::from_millis(1)).await;
-        let still = r.sim.world().is_quiescent() && !r.sim.world().has_effects();
-        if !quiet || still || r.sim.clock().now() >= deadline {
-            return;
-        }
-    }
+    r.settle(SimInstant::ZERO, SimInstant::ZERO + SimDuration::from_secs(secs)).await;
 }
 
 pub(crate) fn timeline(r: &Reference) -> String {

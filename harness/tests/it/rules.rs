@@ -441,7 +441,7 @@ async fn the_report_for_a_failing_orchestrator_shows_the_rule_the_lines_and_the_
         description: "The naive orchestrator, and a busy specialist.".into(),
         seed: 7,
         rules: rules::RULES.iter().map(|r| r.id).collect(),
-        outcome: Ok(ringback::run::Run { journal, callers: Vec::new(), violations, settled: true }),
+        outcome: Ok(ringback::run::Run { journal, callers: Vec::new(), violations }),
     };
     assert!(!verdict.passed());
     assert!(
