@@ -622,12 +622,17 @@ fn event_name(event: &Event) -> &'static str {
 
 // ---- Twilio webhooks ----
 
-/// A Twilio webhook's form, authenticated.
-struct TwilioForm(Vec<(String, String)>);
+/// A Twilio webhook, authenticated: its form parameters and the URI it was sent to. As an extractor it
+/// checks `X-Twilio-Signature` against the public URL and the `AccountSid`, and answers anything else
+/// with 403 before a handler runs, so nothing is done for it.
+struct TwilioForm {
+    params: Vec<(String, String)>,
+    uri: Uri,
+}
 
 impl TwilioForm {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// `CallSid#SequenceNumber`, which identifies one delivery of a status callback.
@@ -636,32 +641,28 @@ impl TwilioForm {
     }
 }
 
-fn parse_twilio(
-    orchestrator: &Orchestrator,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<TwilioForm, Refused> {
-    let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
-    if !orchestrator.twilio_authentic(uri, headers, &params) {
-        tracing::warn!(path = uri.path(), "Twilio webhook with a missing or wrong signature rejected");
-        return Err(Refused("invalid X-Twilio-Signature"));
-    }
-    let form = TwilioForm(params);
-    let account = form.get("AccountSid");
-    if account.is_some_and(|a| a != orchestrator.inner.config.twilio_account_sid) {
-        tracing::warn!(path = uri.path(), "Twilio webhook for another account rejected");
-        return Err(Refused("webhook for another account"));
-    }
-    Ok(form)
-}
+impl axum::extract::FromRequest<Orchestrator> for TwilioForm {
+    type Rejection = Response;
 
-/// A webhook refused as unauthenticated: 403, and nothing done.
-struct Refused(&'static str);
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        (StatusCode::FORBIDDEN, self.0).into_response()
+    async fn from_request(request: axum::extract::Request, o: &Orchestrator) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "webhook body too large").into_response())?;
+        // A GET (a `waitUrl` fetched with GET) carries its parameters in the query string, which is part
+        // of the signed URL; its body is empty.
+        let params: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+        let path = parts.uri.path();
+        if !o.twilio_authentic(&parts.uri, &parts.headers, &params) {
+            tracing::warn!(path, "Twilio webhook with a missing or wrong signature rejected");
+            return Err((StatusCode::FORBIDDEN, "invalid X-Twilio-Signature").into_response());
+        }
+        let form = TwilioForm { params, uri: parts.uri.clone() };
+        if form.get("AccountSid").is_some_and(|a| a != o.inner.config.twilio_account_sid) {
+            tracing::warn!(path, "Twilio webhook for another account rejected");
+            return Err((StatusCode::FORBIDDEN, "webhook for another account").into_response());
+        }
+        Ok(form)
     }
 }
 
@@ -673,11 +674,7 @@ fn bad_request(what: &str) -> Response {
     (StatusCode::BAD_REQUEST, format!("missing or invalid {what}")).into_response()
 }
 
-async fn voice(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match parse_twilio(&o, &uri, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.into_response(),
-    };
+async fn voice(State(o): State<Orchestrator>, form: TwilioForm) -> Response {
     let (Some(caller), Some(from), Some(to)) = (form.get("CallSid"), form.get("From"), form.get("To")) else {
         return bad_request("CallSid, From or To");
     };
@@ -738,11 +735,7 @@ struct Leg {
     attempt: usize,
 }
 
-async fn caller_status(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let form = match parse_twilio(&o, &uri, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.into_response(),
-    };
+async fn caller_status(State(o): State<Orchestrator>, form: TwilioForm) -> Response {
     let (Some(caller), Some(status)) =
         (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse))
     else {
@@ -752,25 +745,11 @@ async fn caller_status(State(o): State<Orchestrator>, uri: Uri, headers: HeaderM
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn hold_music(State(o): State<Orchestrator>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    // GET requests carry their parameters in the query string, which is part of the signed URL.
-    if let Err(refused) = parse_twilio(&o, &uri, &headers, &body) {
-        return refused.into_response();
-    }
+async fn hold_music(State(o): State<Orchestrator>, _authentic: TwilioForm) -> Response {
     twiml_response(twiml::hold_music(&o.inner.config.hold_music_url))
 }
 
-async fn hold_ended(
-    State(o): State<Orchestrator>,
-    Query(leg): Query<Leg>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = match parse_twilio(&o, &uri, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.into_response(),
-    };
+async fn hold_ended(State(o): State<Orchestrator>, Query(leg): Query<Leg>, form: TwilioForm) -> Response {
     let status = form.get("CallStatus").and_then(LegStatus::parse);
     if status.is_some_and(LegStatus::is_final) {
         // Twilio asks the Dial action of a caller who hung up too; the answer is ignored.
@@ -784,22 +763,12 @@ async fn hold_ended(
         _ => twiml::retry(&format!(
             "{}{}",
             o.inner.config.public_url,
-            uri.path_and_query().map_or("", |p| p.as_str())
+            form.uri.path_and_query().map_or("", |p| p.as_str())
         )),
     })
 }
 
-async fn specialist(
-    State(o): State<Orchestrator>,
-    Query(leg): Query<Leg>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = match parse_twilio(&o, &uri, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.into_response(),
-    };
+async fn specialist(State(o): State<Orchestrator>, Query(leg): Query<Leg>, form: TwilioForm) -> Response {
     let Some(sid) = form.get("CallSid") else { return bad_request("CallSid") };
     let event = Event::SpecialistAnswered {
         transfer: leg.transfer,
@@ -819,14 +788,8 @@ async fn specialist(
 async fn specialist_status(
     State(o): State<Orchestrator>,
     Query(leg): Query<Leg>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    form: TwilioForm,
 ) -> Response {
-    let form = match parse_twilio(&o, &uri, &headers, &body) {
-        Ok(form) => form,
-        Err(refused) => return refused.into_response(),
-    };
     let (Some(sid), Some(status)) = (form.get("CallSid"), form.get("CallStatus").and_then(LegStatus::parse))
     else {
         return bad_request("CallSid or CallStatus");
