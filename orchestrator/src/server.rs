@@ -139,11 +139,18 @@ impl Orchestrator {
             if matches!(call.phase, Phase::Holding | Phase::Bridged) {
                 self.spawn_check(call.caller.clone(), Duration::ZERO, None);
             }
-            if call.phase == Phase::Bridged
-                && let Some(t) = call.transfers.len().checked_sub(1)
-                && let Some(a) = call.transfers[t].attempts.len().checked_sub(1)
-            {
-                self.spawn_bridge_watch(call.caller.clone(), t, a);
+            let current = call
+                .transfers
+                .len()
+                .checked_sub(1)
+                .and_then(|t| call.transfers[t].attempts.len().checked_sub(1).map(|a| (t, a)));
+            match (call.phase, current) {
+                (Phase::Bridged, Some((t, a))) => self.spawn_bridge_watch(call.caller.clone(), t, a),
+                // When the dial happened is not stored: the watchdog for a lost final callback starts over.
+                (Phase::Holding, Some(attempt)) => {
+                    self.spawn_check(call.caller.clone(), self.ring_watch(), Some(attempt))
+                }
+                _ => {}
             }
         }
         Ok(resumed)
@@ -354,8 +361,7 @@ impl Orchestrator {
                         Event::DialFailed { transfer, attempt, error: e.to_string() }
                     }
                 };
-                let ring = Duration::from_secs(u64::from(inner.config.ring_timeout_s) + WATCHDOG_GRACE_S);
-                self.spawn_check(caller.to_owned(), ring, Some((transfer, attempt)));
+                self.spawn_check(caller.to_owned(), self.ring_watch(), Some((transfer, attempt)));
                 Some(outcome)
             }
             Action::HangUp { leg } => {
@@ -400,6 +406,11 @@ impl Orchestrator {
                 }
             }
         });
+    }
+
+    /// How long after a dial the watchdog asks Twilio about a leg whose final callback has not come.
+    fn ring_watch(&self) -> Duration {
+        Duration::from_secs(u64::from(self.inner.config.ring_timeout_s) + WATCHDOG_GRACE_S)
     }
 
     /// Whether the latest state already holds a final status for the specialist leg `leg`.
