@@ -287,8 +287,8 @@ pub struct World {
     pub(crate) pending: IndexMap<DeliveryId, Pending>,
     next_delivery: u64,
     faults: Vec<(crate::faults::WebhookFault, u32)>,
-    delayed: IndexMap<DeliveryId, (OutboundRequest, Purpose)>,
-    delayed_by: IndexMap<DeliveryId, SimDuration>,
+    /// Webhooks a `delay` fault holds back, with how long.
+    delayed: IndexMap<DeliveryId, (OutboundRequest, Purpose, SimDuration)>,
     effects: Vec<Effect>,
     seed: u64,
 }
@@ -311,7 +311,6 @@ impl World {
             next_delivery: 0,
             faults: config.faults.iter().cloned().map(|f| (f, 0)).collect(),
             delayed: IndexMap::new(),
-            delayed_by: IndexMap::new(),
             effects: Vec::new(),
             seed: config.seed,
         };
@@ -385,8 +384,7 @@ impl World {
                 WorldEvent::Vapi(event) => self.handle_vapi_event(event),
                 WorldEvent::Local(id) => self.answer_locally(id),
                 WorldEvent::Delayed(id) => {
-                    if let Some((request, purpose)) = self.delayed.shift_remove(&id) {
-                        let after = self.delayed_by.shift_remove(&id).unwrap_or_default();
+                    if let Some((request, purpose, after)) = self.delayed.shift_remove(&id) {
                         self.send(id, request, purpose, Some(format!("delayed {after}")));
                     }
                 }
@@ -459,8 +457,7 @@ impl World {
             }
             Some(FaultAction::Delay { delay_s }) => {
                 let after = SimDuration::from_secs_f64(delay_s.max(0.0));
-                self.delayed.insert(id, (request, purpose));
-                self.delayed_by.insert(id, after);
+                self.delayed.insert(id, (request, purpose, after));
                 self.schedule(after, WorldEvent::Delayed(id));
             }
             Some(FaultAction::Drop) => {
