@@ -33,9 +33,7 @@ use proptest::prelude::*;
 use ringback_sim::faults::{FaultAction, Sender, WebhookFault};
 use ringback_sim::phone::Behaviour;
 
-use crate::{
-    Ask, CallerGroup, Department, Expect, HangUp, OrchestratorOptions, Restart, Scenario, TransferStyle,
-};
+use crate::{Ask, CallerGroup, Department, Expect, HangUp, OrchestratorOptions, Restart, Scenario};
 
 /// The departments' names, in order.
 pub const DEPARTMENTS: [&str; 3] = ["sales", "support", "billing"];
@@ -774,7 +772,6 @@ impl Draw {
             seed: None,
             duration_s: (((last_s + 60.0) / 10.0).ceil() * 10.0).max(300.0),
             expect,
-            transfer: TransferStyle::Tool,
             specialists: self
                 .departments
                 .iter()

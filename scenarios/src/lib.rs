@@ -35,9 +35,6 @@ pub struct Scenario {
     pub duration_s: f64,
     /// What should happen to every caller (each caller group may say otherwise).
     pub expect: Expect,
-    /// How the assistant asks for a transfer.
-    #[serde(default)]
-    pub transfer: TransferStyle,
     /// The specialist departments the orchestrator may transfer to.
     #[serde(default)]
     pub specialists: Vec<Department>,
@@ -84,15 +81,6 @@ impl Expect {
             Expect::CallerLeft => "caller-left",
         }
     }
-}
-
-/// How the assistant asks for a transfer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TransferStyle {
-    /// A custom function tool whose server is the orchestrator (`tool-calls`).
-    #[default]
-    Tool,
 }
 
 /// A department and its phones, dialed in order.
@@ -308,7 +296,6 @@ impl Scenario {
                 "seed": {"type": "integer", "minimum": 0},
                 "duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
                 "expect": {"enum": ["bridged", "returned", "refused", "caller-left"]},
-                "transfer": {"enum": ["tool"]},
                 "specialists": {"type": "array", "items": {
                     "type": "object", "additionalProperties": false, "required": ["name", "phones"],
                     "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
