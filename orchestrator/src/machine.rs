@@ -259,12 +259,12 @@ pub enum Event {
     Incoming { from: String, to: String },
     /// An assistant session was created.
     SessionCreated { id: String, twiml: String },
-    /// Creating an assistant session failed.
-    SessionFailed { error: String },
+    /// Creating an assistant session failed (the shell logs why).
+    SessionFailed,
     /// The caller's leg now runs the returned session's TwiML.
     Redirected,
     /// Redirecting the caller's leg failed for a reason other than the caller having gone.
-    RedirectFailed { error: String },
+    RedirectFailed,
     /// The conversation so far with `session`, from a Vapi message.
     Transcript { session: String, lines: Vec<Line> },
     /// The assistant asked for a transfer. `key` identifies the request (a `toolCallId`), so that a
@@ -278,8 +278,8 @@ pub enum Event {
     HoldFailed { transfer: usize },
     /// Twilio created the specialist's leg.
     Dialed { transfer: usize, attempt: usize, leg: String },
-    /// Twilio refused to create the specialist's leg.
-    DialFailed { transfer: usize, attempt: usize, error: String },
+    /// Twilio refused to create the specialist's leg (the shell logs why).
+    DialFailed { transfer: usize, attempt: usize },
     /// A status callback for a specialist's leg; `key` identifies the delivery (`CallSid` and
     /// `SequenceNumber`), `duration_s` is Twilio's `CallDuration` on a final status.
     SpecialistStatus {
@@ -396,14 +396,14 @@ impl Call {
         match event {
             Event::Incoming { .. } => self.incoming(),
             Event::SessionCreated { id, twiml } => self.session_created(id, twiml),
-            Event::SessionFailed { error: _ } => self.session_failed(),
+            Event::SessionFailed => self.session_failed(),
             Event::Redirected => {
                 if self.phase == Phase::Returning {
                     self.phase = Phase::Assistant;
                 }
                 Decision::default()
             }
-            Event::RedirectFailed { error: _ } => self.redirect_failed(),
+            Event::RedirectFailed => self.redirect_failed(),
             Event::Transcript { session, lines } => {
                 if self.session.as_deref() == Some(session.as_str()) {
                     self.set_transcript(lines);
@@ -426,7 +426,7 @@ impl Call {
                 Decision::default()
             }
             Event::Dialed { transfer, attempt, leg } => self.dialed(transfer, attempt, leg),
-            Event::DialFailed { transfer, attempt, error: _ } => match self.live_attempt(transfer, attempt) {
+            Event::DialFailed { transfer, attempt } => match self.live_attempt(transfer, attempt) {
                 Some(a) if a.outcome.is_none() => {
                     a.status = LegStatus::Failed;
                     self.attempt_failed(transfer, attempt, Outcome::Failed)

@@ -278,7 +278,6 @@ impl Shell {
         if how == Completion::Success {
             self.take_effect(&action);
         }
-        let failure = "the API answered 500".to_owned();
         Some(match (action, how) {
             (Action::HangUp { .. }, _) => return None,
             (Action::CreateSession { .. }, Completion::Success) => {
@@ -286,18 +285,16 @@ impl Shell {
                 self.sessions.push(id.clone());
                 Event::SessionCreated { twiml: twiml_of(&id), id }
             }
-            (Action::CreateSession { .. }, _) => Event::SessionFailed { error: failure },
+            (Action::CreateSession { .. }, _) => Event::SessionFailed,
             (Action::Hold { .. } | Action::RedirectCaller { .. }, Completion::CallerGone) => {
                 Event::CallerGone
             }
             (Action::Hold { transfer, .. }, Completion::Success) => Event::Held { transfer },
             (Action::Hold { transfer, .. }, _) => Event::HoldFailed { transfer },
             (Action::RedirectCaller { .. }, Completion::Success) => Event::Redirected,
-            (Action::RedirectCaller { .. }, _) => Event::RedirectFailed { error: failure },
+            (Action::RedirectCaller { .. }, _) => Event::RedirectFailed,
             (Action::Dial { transfer, attempt, .. }, Completion::Success) => dialed(transfer, attempt),
-            (Action::Dial { transfer, attempt, .. }, _) => {
-                Event::DialFailed { transfer, attempt, error: failure }
-            }
+            (Action::Dial { transfer, attempt, .. }, _) => Event::DialFailed { transfer, attempt },
         })
     }
 
@@ -509,8 +506,7 @@ fn a_specialist_who_talked_then_hung_up_returns_the_caller_as_completed() {
 #[test]
 fn a_refused_dial_returns_the_caller_as_failed() {
     let mut shell = Shell::transferring(ONE);
-    let decision =
-        shell.deliver(Event::DialFailed { transfer: 0, attempt: 0, error: "21215: not allowed".to_owned() });
+    let decision = shell.deliver(Event::DialFailed { transfer: 0, attempt: 0 });
     assert!(matches!(&decision.actions[..], [Action::CreateSession { resume: Some(_) }]), "{decision:?}");
     assert_returned(&mut shell, Outcome::Failed);
     // A late Dialed for it (it cannot come: no leg was created) changes nothing.
@@ -1521,10 +1517,8 @@ fn check_invariants(shell: &Shell) -> Result<(), String> {
                     if was == Phase::Ended {
                         return broken(format!("step {i}: a session for a caller who has gone"));
                     }
-                    let retry = matches!(
-                        event,
-                        Event::SessionFailed { .. } | Event::RedirectFailed { .. } | Event::Restarted
-                    );
+                    let retry =
+                        matches!(event, Event::SessionFailed | Event::RedirectFailed | Event::Restarted);
                     match (resume, event) {
                         (None, Event::Incoming { .. }) => {}
                         (None, _) => return broken(format!("step {i}: a first session for {event:?}")),

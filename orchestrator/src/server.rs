@@ -299,13 +299,17 @@ impl Orchestrator {
                 Some(match inner.vapi.create_call(&body).await {
                     Ok(created) => match created.twiml {
                         Some(twiml) => Event::SessionCreated { id: created.id, twiml },
-                        None => Event::SessionFailed {
-                            error: "Vapi returned no phoneCallProviderDetails.twiml".into(),
-                        },
+                        None => {
+                            tracing::warn!(
+                                caller,
+                                "Vapi created a session without phoneCallProviderDetails.twiml"
+                            );
+                            Event::SessionFailed
+                        }
                     },
                     Err(e) => {
                         tracing::warn!(caller, error = %e, "creating the assistant session failed");
-                        Event::SessionFailed { error: e.to_string() }
+                        Event::SessionFailed
                     }
                 })
             }
@@ -316,7 +320,7 @@ impl Orchestrator {
                     Err(e) if e.call_is_over() => Event::CallerGone,
                     Err(e) => {
                         tracing::warn!(caller, error = %e, "redirecting the caller to the assistant failed");
-                        Event::RedirectFailed { error: e.to_string() }
+                        Event::RedirectFailed
                     }
                 })
             }
@@ -358,7 +362,7 @@ impl Orchestrator {
                     Ok(created) => Event::Dialed { transfer, attempt, leg: created.sid },
                     Err(e) => {
                         tracing::warn!(caller, error = %e, "dialing the specialist failed");
-                        Event::DialFailed { transfer, attempt, error: e.to_string() }
+                        Event::DialFailed { transfer, attempt }
                     }
                 };
                 self.spawn_check(caller.to_owned(), self.ring_watch(), Some((transfer, attempt)));
@@ -612,9 +616,9 @@ fn event_name(event: &Event) -> &'static str {
     match event {
         Event::Incoming { .. } => "incoming",
         Event::SessionCreated { .. } => "session-created",
-        Event::SessionFailed { .. } => "session-failed",
+        Event::SessionFailed => "session-failed",
         Event::Redirected => "redirected",
-        Event::RedirectFailed { .. } => "redirect-failed",
+        Event::RedirectFailed => "redirect-failed",
         Event::Transcript { .. } => "transcript",
         Event::TransferRequested { .. } => "transfer-requested",
         Event::Held { .. } => "held",
