@@ -115,6 +115,7 @@ impl Orchestrator {
             .route("/healthz", get(|| async { "ok" }))
             .route("/twilio/voice", post(voice))
             .route("/twilio/caller-status", post(caller_status))
+            .route("/twilio/hold-room", post(hold_room))
             .route("/twilio/hold", post(hold_music).get(hold_music))
             .route("/twilio/hold-ended", post(hold_ended))
             .route("/twilio/specialist", post(specialist))
@@ -325,10 +326,17 @@ impl Orchestrator {
                 })
             }
             Action::Hold { transfer, conference } => {
+                // A `Url`, not inline `Twiml`: Twilio documents that updating a call's StatusCallback
+                // needs the Url in the same request (reference twilio.md, DOC-CALL).
+                let query = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("caller", caller)
+                    .append_pair("transfer", &transfer.to_string())
+                    .append_pair("conference", &conference)
+                    .finish();
                 let public = &inner.config.public_url;
-                let action = format!("{public}/twilio/hold-ended?caller={caller}&transfer={transfer}");
                 let params = [
-                    ("Twiml", twiml::hold(&conference, &format!("{public}/twilio/hold"), &action)),
+                    ("Url", format!("{public}/twilio/hold-room?{query}")),
+                    ("Method", "POST".to_owned()),
                     ("StatusCallback", format!("{public}/twilio/caller-status")),
                     ("StatusCallbackMethod", "POST".to_owned()),
                 ];
@@ -762,6 +770,25 @@ async fn caller_status(State(o): State<Orchestrator>, form: TwilioForm) -> Respo
 
 async fn hold_music(State(o): State<Orchestrator>, _authentic: TwilioForm) -> Response {
     twiml_response(twiml::hold_music(&o.inner.config.hold_music_url))
+}
+
+/// The caller's TwiML while on hold: the transfer's conference, with hold music until a specialist
+/// starts it, and the Dial action that brings the caller back if it ends under them.
+#[derive(Deserialize)]
+struct Room {
+    caller: String,
+    transfer: usize,
+    conference: String,
+}
+
+async fn hold_room(
+    State(o): State<Orchestrator>,
+    Query(room): Query<Room>,
+    _authentic: TwilioForm,
+) -> Response {
+    let public = &o.inner.config.public_url;
+    let action = format!("{public}/twilio/hold-ended?caller={}&transfer={}", room.caller, room.transfer);
+    twiml_response(twiml::hold(&room.conference, &format!("{public}/twilio/hold"), &action))
 }
 
 async fn hold_ended(State(o): State<Orchestrator>, Query(leg): Query<Leg>, form: TwilioForm) -> Response {
