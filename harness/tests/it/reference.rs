@@ -349,8 +349,8 @@ async fn a_forged_twilio_webhook_is_refused_and_changes_nothing() {
 async fn a_vapi_message_without_the_secret_is_refused_and_starts_no_transfer() {
     use tower::ServiceExt as _;
     let r = start(&[(SALES, r#"{ answer = "human" }"#)]);
-    let caller = call_in(&r, CALLER, 500, "never");
-    settle(&r, 30).await;
+    call_in(&r, CALLER, 500, "never");
+    settle(&r, 10).await;
     let session = vapi_calls(&r)[0].id.clone();
     let forged = json!({"message": {"type": "tool-calls", "call": {"id": session},
         "toolCallList": [{"id": "call_forged", "type": "function",
@@ -364,10 +364,19 @@ async fn a_vapi_message_without_the_secret_is_refused_and_starts_no_transfer() {
         let response = r.orchestrator().router().oneshot(request).await.expect("answered");
         assert_eq!(response.status(), 403);
     }
-    settle(&r, 60).await;
+    r.orchestrator().idle().await;
     assert!(specialist_legs(&r, SALES).is_empty(), "{}", timeline(&r));
     assert_eq!(vapi_calls(&r).len(), 1);
-    let _ = caller;
+    // The same message with the secret, while the session is still live, does transfer: what kept the
+    // forgeries out was the secret.
+    let genuine = http::Request::post("/vapi/webhook")
+        .header("content-type", "application/json")
+        .header("x-vapi-secret", SECRET)
+        .body(axum::body::Body::from(forged.to_string()))
+        .expect("request");
+    assert_eq!(r.orchestrator().router().oneshot(genuine).await.expect("answered").status(), 200);
+    settle(&r, 90).await;
+    assert_eq!(specialist_legs(&r, SALES).len(), 1, "{}", timeline(&r));
 }
 
 #[tokio::test(start_paused = true)]
