@@ -3,6 +3,15 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool talks to its terminal
 
+/// Prints a line on standard output. Output to a pipe that closed early (`ringback run | head`) is
+/// dropped rather than turned into a panic: the run goes on and its exit code still tells.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod run_cmd;
 mod serve;
 

@@ -1,14 +1,16 @@
 //! Runs one scenario against the in-process reference orchestrator, in virtual time, and reads from the
 //! journal what became of each caller.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ringback_orchestrator::config::Config;
 use ringback_scenarios::{CallerPlan, Expect, Plan};
 use ringback_sim::ids::CallSid;
 use ringback_sim::journal::Journal;
-use ringback_sim::runtime::SharedSim;
+use ringback_sim::runtime::{Clock, SharedSim, Sim};
 use ringback_sim::time::{SimDuration, SimInstant};
+use ringback_sim::transport::InMemoryTransport;
 use ringback_sim::world::World;
 
 use crate::reference::{ORCHESTRATOR_URL, Reference};
@@ -26,6 +28,8 @@ pub enum Observed {
     Refused,
     /// Hung up.
     CallerLeft,
+    /// Hung up by the target (or by Twilio on its account) before talking with a specialist.
+    Dropped,
     /// With the assistant, a transfer under way or undecided.
     Other,
     /// The caller's call never reached the service.
@@ -39,6 +43,7 @@ impl Observed {
             Observed::Returned => "returned",
             Observed::Refused => "refused",
             Observed::CallerLeft => "caller-left",
+            Observed::Dropped => "dropped",
             Observed::Other => "still on a transfer",
             Observed::NoCall => "no call",
         }
@@ -97,23 +102,48 @@ pub fn reference_config(plan: &Plan) -> Config {
     config
 }
 
+/// Runs `plan` against its target: the fake Vapi alone for a `vapi-native` plan, else the reference
+/// orchestrator.
+pub fn run(plan: &Plan) -> Result<Run, String> {
+    if plan.native_tool.is_some() { run_native(plan) } else { run_reference(plan) }
+}
+
 /// Runs `plan` against the reference orchestrator on a fresh single-threaded runtime with a paused clock:
 /// no sockets, no sleeping, the same journal for the same seed.
 pub fn run_reference(plan: &Plan) -> Result<Run, String> {
+    virtual_time(run_reference_async(plan))
+}
+
+/// Runs a `vapi-native` plan: no orchestrator; the fake Vapi transfers by itself with the plan's tool.
+/// Virtual time, as [`run_reference`].
+pub fn run_native(plan: &Plan) -> Result<Run, String> {
+    virtual_time(async {
+        let world = World::new(plan.world_config(ORCHESTRATOR_URL))?;
+        // Every webhook goes to the fake Vapi, in process; there is no one else to send one to.
+        let sim = Sim::new(world, Clock::start(1.0), Arc::new(InMemoryTransport::new()));
+        for caller in &plan.callers {
+            spawn_caller(&sim, caller.clone());
+        }
+        let (until_actions, deadline) = horizon(plan);
+        settle(&sim, until_actions, deadline, || std::future::ready(())).await;
+        Ok(judge(plan, &sim))
+    })
+}
+
+fn virtual_time(run: impl std::future::Future<Output = Result<Run, String>>) -> Result<Run, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    runtime.block_on(run_reference_async(plan))
+    runtime.block_on(run)
 }
 
 async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
     let world = World::new(plan.world_config(ORCHESTRATOR_URL))?;
-    let reference = std::sync::Arc::new(Reference::start(world, reference_config(plan)));
-    let sim = reference.sim.clone();
+    let reference = Arc::new(Reference::start(world, reference_config(plan)));
     for caller in &plan.callers {
-        spawn_caller(&reference, caller.clone());
+        spawn_caller(&reference.sim, caller.clone());
     }
     if let Some(restart) = plan.restart.clone() {
         let reference = reference.clone();
@@ -124,6 +154,13 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
             reference.restart().await;
         });
     }
+    let (until_actions, deadline) = horizon(plan);
+    reference.settle(until_actions, deadline).await;
+    Ok(judge(plan, &reference.sim))
+}
+
+/// When the scenario's last scripted action happens, and when its run must end.
+fn horizon(plan: &Plan) -> (SimInstant, SimInstant) {
     let last_action = plan
         .callers
         .iter()
@@ -134,7 +171,11 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         .fold(0.0_f64, f64::max);
     let deadline = SimInstant::ZERO + SimDuration::from_secs_f64(plan.duration_s);
     let until_actions = SimInstant::ZERO + SimDuration::from_secs_f64(last_action.min(plan.duration_s));
-    reference.settle(until_actions, deadline).await;
+    (until_actions, deadline)
+}
+
+/// The run's journal, what became of each caller, and the broken rules that apply.
+fn judge(plan: &Plan, sim: &SharedSim) -> Run {
     let journal = sim.world().journal().clone();
     let context = context(plan);
     let facts = Facts::new(&journal, &context);
@@ -143,7 +184,7 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
     if let Some(only) = &plan.rules {
         violations.retain(|v| only.iter().any(|id| id == v.rule));
     }
-    Ok(Run { journal, callers, violations })
+    Run { journal, callers, violations }
 }
 
 /// Runs the world and whatever the target is doing (`idle` resolves when the target has nothing under
@@ -187,13 +228,14 @@ pub fn context(plan: &Plan) -> Context {
             .collect(),
         allowlist: plan.allowlist(),
         machines: plan.machines(),
+        vapi_native: plan.native_tool.is_some(),
         ..Context::default()
     }
 }
 
 /// The caller's script: dial, ask, hang up, each at its time.
-fn spawn_caller(reference: &std::sync::Arc<Reference>, caller: CallerPlan) {
-    let sim = reference.sim.clone();
+fn spawn_caller(sim: &SharedSim, caller: CallerPlan) {
+    let sim = sim.clone();
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
         tokio::time::sleep_until(start + Duration::from_secs_f64(caller.dial_at_s)).await;
@@ -221,7 +263,8 @@ fn spawn_caller(reference: &std::sync::Arc<Reference>, caller: CallerPlan) {
 }
 
 /// What the journal's facts say became of `caller`: the last of being bridged with one of its
-/// specialists and coming back to a new assistant session, else hung up, refused or undecided.
+/// specialists and coming back to an assistant (a new session, or the same one resuming after a native
+/// transfer), else hung up, dropped, refused or undecided.
 pub fn outcome(facts: &Facts, caller: &CallerPlan) -> CallerOutcome {
     let Some(leg) = facts.caller_legs().find(|l| l.from == caller.number) else {
         return CallerOutcome {
@@ -232,12 +275,16 @@ pub fn outcome(facts: &Facts, caller: &CallerPlan) -> CallerOutcome {
         };
     };
     let specialists = facts.specialists_of(leg.sid);
-    let returned = facts.streams_on(leg.sid).filter_map(|s| s.connected).skip(1).max();
+    let new_session = facts.streams_on(leg.sid).filter_map(|s| s.connected).skip(1).max();
+    let resumed = facts.sessions_of(leg.sid).into_iter().flat_map(|v| v.resumed()).max();
+    let returned = new_session.max(resumed);
     let bridged =
         specialists.iter().flat_map(|s| facts.bridges(leg.sid, s.sid)).map(|(start, _)| start).max();
     let hung_up = leg.ended.as_ref().is_some_and(|e| e.cause.starts_with("the far end"));
+    let dropped = || bridged.is_none() && crate::rules::dropped_by_target(facts, leg).is_some();
     let observed = match (bridged, returned) {
         _ if caller.expect == Expect::CallerLeft && hung_up => Observed::CallerLeft,
+        _ if dropped() => Observed::Dropped,
         (Some(b), r) if r.is_none_or(|r| b > r) => Observed::Bridged,
         (_, Some(_)) => Observed::Returned,
         _ if hung_up => Observed::CallerLeft,

@@ -41,14 +41,37 @@ struct Named {
     scenario: Scenario,
 }
 
-pub fn run(args: RunArgs) -> Result<ExitCode> {
-    if args.target != "reference" {
-        bail!(
-            "target `{}` cannot be run yet: only `reference` (the in-process reference orchestrator) is \
-             available in this version",
-            args.target
-        );
+/// What `--target` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    /// The reference orchestrator, in process.
+    Reference,
+    /// The fake Vapi transferring by itself.
+    VapiNative,
+}
+
+impl Target {
+    fn parse(target: &str) -> Result<Target> {
+        match target {
+            "reference" => Ok(Target::Reference),
+            "vapi-native" => Ok(Target::VapiNative),
+            file => bail!(
+                "target `{file}` cannot be run yet: this version runs `reference` (the in-process reference \
+                 orchestrator) and `vapi-native` (the fake Vapi's own transfers); external orchestrators \
+                 described by a target file are not supported yet"
+            ),
+        }
     }
+
+    /// Whether `scenario` is written for this target: a `[native]` scenario for `vapi-native`, any other
+    /// for an orchestrator.
+    fn runs(self, scenario: &Scenario) -> bool {
+        scenario.native.is_some() == (self == Target::VapiNative)
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let target = Target::parse(&args.target)?;
     let scenarios = load(&args.paths).map_err(|errors| {
         anyhow::anyhow!(
             "{} bad scenario file(s):\n{}",
@@ -59,15 +82,41 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if scenarios.is_empty() {
         bail!("no scenario files (*.toml) found in {}", show(&args.paths));
     }
+    let (scenarios, skipped): (Vec<Named>, Vec<Named>) =
+        scenarios.into_iter().partition(|n| target.runs(&n.scenario));
+    if scenarios.is_empty() {
+        bail!(
+            "none of the {} scenarios in {} is for target `{}` ({})",
+            skipped.len(),
+            show(&args.paths),
+            args.target,
+            if target == Target::VapiNative {
+                "a vapi-native scenario has a `[native]` section with the transferCall tool"
+            } else {
+                "every one has a `[native]` section: run them with `--target vapi-native`"
+            }
+        );
+    }
     let jobs =
         args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let progress = progress_bar(scenarios.len());
     let verdicts = run_all(&scenarios, args.seed, jobs, &progress);
     progress.finish_and_clear();
     for v in &verdicts {
-        println!("{}", v.line());
+        say!("{}", v.line());
     }
-    println!("{}", report::summary(&verdicts));
+    say!("{}", report::summary(&verdicts));
+    if !skipped.is_empty() {
+        let (kind, hint) = match target {
+            Target::VapiNative => ("orchestrator", "they need an orchestrator target"),
+            Target::Reference => ("vapi-native", "run them with `--target vapi-native`"),
+        };
+        say!(
+            "skipped {} {kind} scenario(s) that do not apply to target `{}` ({hint})",
+            skipped.len(),
+            args.target
+        );
+    }
     if let Some(path) = &args.json {
         let text =
             serde_json::to_string_pretty(&report::json(&verdicts, &args.target)).context("rendering JSON")?;
@@ -118,7 +167,7 @@ fn verdict(named: &Named, seed: u64) -> Verdict {
         description: named.scenario.description.clone(),
         seed: plan.seed,
         rules,
-        outcome: ringback::run::run_reference(&plan),
+        outcome: ringback::run::run(&plan),
     }
 }
 
@@ -205,7 +254,7 @@ pub fn rules() {
     for r in &RULES {
         let level = if r.level == Level::Must { "MUST" } else { "SHOULD" };
         let deadline = r.deadline_s.map(|d| format!(", within {d} s")).unwrap_or_default();
-        println!("{} ({level}{deadline})\n  {}\n  How it is judged: {}\n", r.id, r.summary, r.explanation);
+        say!("{} ({level}{deadline})\n  {}\n  How it is judged: {}\n", r.id, r.summary, r.explanation);
     }
 }
 
@@ -236,16 +285,17 @@ pub fn fuzz(args: FuzzArgs) -> Result<ExitCode> {
     }
     let report = ringback::fuzz::fuzz(args.cases, args.seed);
     let Some(failure) = report.failure else {
-        println!(
+        say!(
             "{} generated scenarios (seed {}): every rule held and every caller ended as expected",
-            report.cases_run, args.seed
+            report.cases_run,
+            args.seed
         );
         return Ok(ExitCode::SUCCESS);
     };
     let out =
         args.out.unwrap_or_else(|| PathBuf::from(format!("ringback-counterexample-{}.toml", args.seed)));
     write_atomically(&out, &failure.toml)?;
-    println!(
+    say!(
         "FAIL after {} generated scenarios (seed {}), shrunk in {} steps:\n{}\nthe minimal scenario is in {}; replay it with `ringback run {}`",
         report.cases_run,
         args.seed,

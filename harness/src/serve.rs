@@ -96,9 +96,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
             .await
             .with_context(|| format!("binding the fake Twilio to {}", args.twilio_addr))?;
         let bound = listener.local_addr()?;
-        println!("ringback: fake Twilio on http://{bound}");
-        println!("  account SID  {}", args.account_sid);
-        println!(
+        say!("ringback: fake Twilio on http://{bound}");
+        say!("  account SID  {}", args.account_sid);
+        say!(
             "  auth token   {}",
             if args.auth_token == DEFAULT_AUTH_TOKEN {
                 DEFAULT_AUTH_TOKEN
@@ -106,9 +106,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 "(from RINGBACK_TWILIO_AUTH_TOKEN)"
             }
         );
-        println!("  SDK base URL http://{bound} (Node: client.api.baseUrl, Python: client.api.base_url)");
-        println!("ringback: fake Vapi on http://{vapi_bound}");
-        println!(
+        say!("  SDK base URL http://{bound} (Node: client.api.baseUrl, Python: client.api.base_url)");
+        say!("ringback: fake Vapi on http://{vapi_bound}");
+        say!(
             "  API key      {}",
             if args.vapi_api_key == ringback_sim::vapi::DEFAULT_API_KEY {
                 ringback_sim::vapi::DEFAULT_API_KEY
@@ -116,8 +116,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 "(from RINGBACK_VAPI_API_KEY)"
             }
         );
-        println!("  SDK base URL http://{vapi_bound} (Node: new VapiClient({{ baseUrl }}), Python: Vapi(base_url=…))");
-        println!("  control API  http://{bound}/_ringback/ (POST calls {{from, to}}, calls/SID/hangup, calls/SID/digits; PUT phones/NUMBER; GET timeline)");
+        say!("  SDK base URL http://{vapi_bound} (Node: new VapiClient({{ baseUrl }}), Python: Vapi(base_url=…))");
+        say!("  control API  http://{bound}/_ringback/ (POST calls {{from, to}}, calls/SID/hangup, calls/SID/digits; PUT phones/NUMBER; GET timeline)");
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
@@ -158,7 +158,7 @@ async fn print_timeline(sim: ringback_sim::runtime::SharedSim) {
             new[..ready].iter().map(|e| TimelineLine(e).to_string()).collect()
         };
         for line in lines {
-            println!("{line}");
+            say!("{line}");
         }
     }
 }

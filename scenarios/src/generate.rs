@@ -776,7 +776,11 @@ impl Draw {
                 .departments
                 .iter()
                 .zip(DEPARTMENTS)
-                .map(|(phones, name)| Department { name: name.to_owned(), phones: phones.clone() })
+                .map(|(phones, name)| Department {
+                    name: name.to_owned(),
+                    phones: phones.clone(),
+                    numbers: Vec::new(),
+                })
                 .collect(),
             callers: callers_in,
             faults,
@@ -787,6 +791,7 @@ impl Draw {
                     .to_owned(),
                 ..OrchestratorOptions::default()
             },
+            native: None,
         }
     }
 }

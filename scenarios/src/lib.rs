@@ -52,6 +52,28 @@ pub struct Scenario {
     /// How the reference orchestrator is configured for this scenario.
     #[serde(default)]
     pub orchestrator: OrchestratorOptions,
+    /// Makes this a `vapi-native` scenario: no orchestrator, the fake Vapi transfers by itself with this
+    /// `transferCall` tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native: Option<Native>,
+}
+
+/// A `vapi-native` scenario's transfer: the assistant's `transferCall` tool, as in Vapi's docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Native {
+    /// The tool: a table in the scenario, or the path of a JSON file (relative to the scenario file).
+    pub tool: Tool,
+}
+
+/// Where a `transferCall` tool is written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Tool {
+    /// A JSON file, read when the scenario is loaded.
+    File(PathBuf),
+    /// The tool itself.
+    Inline(serde_json::Value),
 }
 
 fn default_duration_s() -> f64 {
@@ -88,8 +110,12 @@ impl Expect {
 #[serde(deny_unknown_fields)]
 pub struct Department {
     pub name: String,
-    /// How each of the department's phones answers; numbers are assigned.
+    /// How each of the department's phones answers.
     pub phones: Vec<Behaviour>,
+    /// The phones' numbers, one per phone (default: assigned, and copied for each caller when there are
+    /// several). Given numbers are shared by every caller.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub numbers: Vec<String>,
 }
 
 /// One caller, or `count` callers alike (each with their own numbers and their own copy of every
@@ -192,11 +218,17 @@ impl std::error::Error for ScenarioError {}
 
 impl Scenario {
     /// Parses and checks a scenario; `file` names it in errors.
+    /// A `tool` given as a file is read relative to `file`'s folder.
     pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
             ScenarioError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
         })?;
+        if let Some(native) = &mut scenario.native
+            && let Tool::File(path) = &native.tool
+        {
+            native.tool = Tool::Inline(read_tool(&file.parent().unwrap_or(Path::new("")).join(path))?);
+        }
         scenario.check().map_err(|message| ScenarioError {
             file: file.to_owned(),
             line: 0,
@@ -215,6 +247,15 @@ impl Scenario {
             message: format!("cannot read it: {e}"),
         })?;
         Scenario::parse(&text, path)
+    }
+
+    /// The `transferCall` tool of a `vapi-native` scenario (read from its file when the scenario was
+    /// parsed).
+    pub fn native_tool(&self) -> Option<&serde_json::Value> {
+        match &self.native.as_ref()?.tool {
+            Tool::Inline(tool) => Some(tool),
+            Tool::File(_) => None,
+        }
     }
 
     /// What the parser cannot see: names that must refer to something.
@@ -237,6 +278,39 @@ impl Scenario {
             }
             if self.specialists[..i].iter().any(|o| o.name == d.name) {
                 return Err(format!("department {:?} is listed twice", d.name));
+            }
+            if !d.numbers.is_empty() && d.numbers.len() != d.phones.len() {
+                return Err(format!(
+                    "`specialists[{i}]` ({}) has {} phones and {} numbers; give one number per phone, or none",
+                    d.name,
+                    d.phones.len(),
+                    d.numbers.len()
+                ));
+            }
+            for (j, number) in d.numbers.iter().enumerate() {
+                if !is_e164(number) {
+                    return Err(format!(
+                        "`specialists[{i}].numbers[{j}]` is {number:?}; expected a number in E.164 form, \
+                         `+` then up to 15 digits"
+                    ));
+                }
+                let elsewhere = self.specialists[..i].iter().flat_map(|o| &o.numbers).chain(&d.numbers[..j]);
+                if elsewhere.into_iter().any(|o| o == number) {
+                    return Err(format!("specialist number {number} is listed twice"));
+                }
+            }
+        }
+        if let Some(native) = &self.native {
+            check_native(&native.tool)?;
+            if self.restart.is_some() {
+                return Err("`restart` restarts an orchestrator; a `[native]` scenario has none".into());
+            }
+            if !self.faults.is_empty() {
+                return Err(
+                    "`faults` touch the webhooks an orchestrator is sent; a `[native]` scenario has \
+                     no orchestrator"
+                        .into(),
+                );
             }
         }
         for (i, group) in self.callers.iter().enumerate() {
@@ -299,7 +373,8 @@ impl Scenario {
                 "specialists": {"type": "array", "items": {
                     "type": "object", "additionalProperties": false, "required": ["name", "phones"],
                     "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
-                                   "phones": {"type": "array", "minItems": 1, "items": behaviour}}}},
+                                   "phones": {"type": "array", "minItems": 1, "items": behaviour},
+                                   "numbers": {"type": "array", "items": {"type": "string", "pattern": "^\\+[0-9]{1,15}$"}}}}},
                 "callers": {"type": "array", "minItems": 1, "items": {
                     "type": "object", "additionalProperties": false,
                     "properties": {
@@ -317,12 +392,56 @@ impl Scenario {
                 "restart": {"type": "object", "additionalProperties": false, "required": ["at_s"],
                             "properties": {"at_s": {"type": "number", "minimum": 0}, "down_s": {"type": "number", "minimum": 0}}},
                 "rules": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "native": {"type": "object", "additionalProperties": false, "required": ["tool"], "properties": {
+                    "tool": {"oneOf": [
+                        {"type": "string", "description": "a JSON file holding the transferCall tool, relative to the scenario"},
+                        {"type": "object", "required": ["type", "destinations"],
+                         "properties": {"type": {"const": "transferCall"}, "destinations": {"type": "array", "minItems": 1}}}]}}},
                 "orchestrator": {"type": "object", "additionalProperties": false, "properties": {
                     "ring_timeout_s": {"type": "integer", "minimum": 5, "maximum": 600},
                     "machine_detection": {"enum": ["Enable", "DetectMessageEnd"]}}}
             }
         })
     }
+}
+
+/// Reads a `transferCall` tool from a JSON file; errors name the file, and the line and column.
+fn read_tool(path: &Path) -> Result<serde_json::Value, ScenarioError> {
+    let error = |line, column, message| ScenarioError { file: path.to_owned(), line, column, message };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(0, 0, format!("cannot read the `[native]` tool file: {e}")))?;
+    serde_json::from_str(&text)
+        .map_err(|e| error(e.line(), e.column(), format!("not a JSON transferCall tool: {e}")))
+}
+
+/// What the fake Vapi needs of a `transferCall` tool to transfer by itself.
+fn check_native(tool: &Tool) -> Result<(), String> {
+    let Tool::Inline(tool) = tool else {
+        return Err("`native.tool` names a file that was not read".into());
+    };
+    let Some(object) = tool.as_object() else {
+        return Err(format!("`native.tool` is {tool}; expected a transferCall tool object"));
+    };
+    if object.get("type").and_then(|t| t.as_str()) != Some("transferCall") {
+        return Err(format!(
+            "`native.tool.type` is {}; expected \"transferCall\"",
+            object.get("type").map_or_else(|| "missing".to_owned(), ToString::to_string)
+        ));
+    }
+    let destinations = object.get("destinations").and_then(|d| d.as_array());
+    if destinations.is_none_or(Vec::is_empty) {
+        return Err("`native.tool.destinations` is missing or empty; without a server to ask, the fake \
+                    Vapi can only transfer to a listed destination"
+            .into());
+    }
+    Ok(())
+}
+
+/// Whether `number` looks like an E.164 phone number.
+fn is_e164(number: &str) -> bool {
+    number
+        .strip_prefix('+')
+        .is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// 1-based line and column of byte `offset` in `text`.
@@ -367,6 +486,67 @@ mod tests {
         assert_eq!((err.line, err.file.as_path()), (3, Path::new("busy.toml")));
         assert!(err.to_string().starts_with("busy.toml:3:"), "{err}");
         assert!(err.message.contains("transfer_too"), "{err}");
+    }
+
+    const NATIVE: &str = r#"
+        expect = "returned"
+        [[specialists]]
+        name = "sales"
+        numbers = ["+14155550100"]
+        phones = [{ answer = "busy" }]
+        [[callers]]
+        asks = [{ transfer_to = ["sales"] }]
+    "#;
+
+    #[test]
+    fn a_native_tool_file_is_read_next_to_the_scenario() {
+        let dir = std::env::temp_dir().join(format!("ringback-native-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch folder");
+        let tool =
+            r#"{"type": "transferCall", "destinations": [{"type": "number", "number": "+14155550100"}]}"#;
+        std::fs::write(dir.join("tool.json"), tool).expect("tool written");
+        let s = Scenario::parse(&format!("{NATIVE}[native]\ntool = \"tool.json\"\n"), &dir.join("s.toml"))
+            .expect("valid");
+        assert_eq!(
+            s.native_tool().map(|t| t["destinations"][0]["number"].clone()),
+            Some("+14155550100".into())
+        );
+        let plan = s.plan(1);
+        assert_eq!(plan.phones[0].0, "+14155550100", "the department's given number is the phone's");
+        assert_eq!(plan.allowlist(), ["+14155550100"]);
+
+        std::fs::write(dir.join("tool.json"), "{\n  \"type\": \"transferCall\",\n  oops\n}")
+            .expect("written");
+        let err = Scenario::parse(&format!("{NATIVE}[native]\ntool = \"tool.json\"\n"), &dir.join("s.toml"))
+            .expect_err("bad JSON");
+        assert_eq!((err.file.clone(), err.line, err.column), (dir.join("tool.json"), 3, 3), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_native_tool_must_be_a_transfer_call_with_destinations_and_nothing_else_to_restart() {
+        let tool = "[native]\ntool = { type = \"transferCall\", destinations = [{ number = \"+1\" }] }\n";
+        let cases = [
+            ("", "[native]\ntool = { type = \"function\" }\n", "expected \"transferCall\""),
+            ("", "[native]\ntool = { type = \"transferCall\", destinations = [] }\n", "destinations"),
+            ("restart = { at_s = 9 }\n", tool, "restart"),
+            ("faults = [{ action = \"drop\" }]\n", tool, "faults"),
+        ];
+        for (before, after, expected) in cases {
+            let err = parse(&format!("{before}{NATIVE}{after}")).expect_err(after);
+            assert!(err.message.contains(expected), "{before}{after}: {err}");
+        }
+    }
+
+    #[test]
+    fn given_numbers_are_one_per_phone_in_e164() {
+        let two = NATIVE.replace(
+            "phones = [{ answer = \"busy\" }]",
+            "phones = [{ answer = \"busy\" }, { answer = \"busy\" }]",
+        );
+        assert!(parse(&two).expect_err("two phones, one number").message.contains("one number per phone"));
+        let local = NATIVE.replace("+14155550100", "4155550100");
+        assert!(parse(&local).expect_err("not E.164").message.contains("E.164"));
     }
 
     #[test]

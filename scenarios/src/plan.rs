@@ -37,6 +37,9 @@ pub struct Plan {
     pub restart: Option<Restart>,
     pub rules: Option<Vec<String>>,
     pub orchestrator: OrchestratorOptions,
+    /// The `transferCall` tool of a `vapi-native` scenario: the fake Vapi transfers by itself, and no
+    /// orchestrator takes part.
+    pub native_tool: Option<Value>,
 }
 
 /// One caller.
@@ -64,7 +67,8 @@ impl Scenario {
     /// Expands the scenario; `seed` is used when the file sets none.
     pub fn plan(&self, seed: u64) -> Plan {
         let total: u32 = self.callers.iter().map(|g| g.count).sum();
-        let own_copies = total > 1;
+        // Given numbers are the same lines for everyone.
+        let own_copies = total > 1 && self.specialists.iter().all(|d| d.numbers.is_empty());
         let mut departments = Vec::new();
         let mut phones = Vec::new();
         let mut callers = Vec::new();
@@ -80,9 +84,14 @@ impl Scenario {
                         let numbers: Vec<String> = d
                             .phones
                             .iter()
-                            .map(|behaviour| {
+                            .enumerate()
+                            .map(|(j, behaviour)| {
                                 next_phone += 1;
-                                let number = format!("+1555880{next_phone:04}");
+                                let number = d
+                                    .numbers
+                                    .get(j)
+                                    .cloned()
+                                    .unwrap_or_else(|| format!("+1555880{next_phone:04}"));
                                 phones.push((number.clone(), behaviour.clone()));
                                 number
                             })
@@ -138,6 +147,7 @@ impl Scenario {
             restart: self.restart.clone(),
             rules: self.rules.clone(),
             orchestrator: self.orchestrator.clone(),
+            native_tool: self.native_tool().cloned(),
         }
     }
 }
@@ -148,9 +158,19 @@ impl Plan {
         self.departments.iter().map(|(name, numbers)| format!("{name}={}", numbers.join("|"))).collect()
     }
 
-    /// Every allowlisted number.
+    /// Every allowlisted number: the departments' (what the orchestrator is configured with), or in a
+    /// `vapi-native` plan the tool's number destinations.
     pub fn allowlist(&self) -> Vec<String> {
-        self.departments.iter().flat_map(|(_, n)| n.iter().cloned()).collect()
+        match &self.native_tool {
+            Some(tool) => tool
+                .get("destinations")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.get("number").and_then(Value::as_str).map(str::to_owned))
+                .collect(),
+            None => self.departments.iter().flat_map(|(_, n)| n.iter().cloned()).collect(),
+        }
     }
 
     /// Numbers a voicemail machine or a fax answers.
@@ -162,9 +182,18 @@ impl Plan {
             .collect()
     }
 
-    /// The world the fakes run, with the service number's voice URL and the assistant's server at
-    /// `orchestrator_url`.
+    /// The world the fakes run. With an orchestrator, the service number's voice URL and the
+    /// assistant's server are at `orchestrator_url`; in a `vapi-native` plan the number is the fake
+    /// Vapi's (imported, with the assistant) and the assistant transfers with the plan's tool.
     pub fn world_config(&self, orchestrator_url: &str) -> WorldConfig {
+        let vapi_url = ringback_sim::vapi::VapiConfig::default().public_url;
+        let (voice_url, status_callback) = match self.native_tool {
+            Some(_) => (format!("{vapi_url}/twilio/inbound_call"), format!("{vapi_url}/twilio/status")),
+            None => (
+                format!("{orchestrator_url}/twilio/voice"),
+                format!("{orchestrator_url}/twilio/caller-status"),
+            ),
+        };
         let mut config = WorldConfig {
             seed: self.seed,
             accounts: vec![AccountConfig {
@@ -172,52 +201,51 @@ impl Plan {
                 auth_token: AUTH_TOKEN.into(),
                 numbers: vec![NumberConfig {
                     phone_number: SERVICE_NUMBER.into(),
-                    voice_url: Some(format!("{orchestrator_url}/twilio/voice")),
+                    voice_url: Some(voice_url),
                     voice_method: None,
                     voice_fallback_url: None,
-                    status_callback: Some(format!("{orchestrator_url}/twilio/caller-status")),
+                    status_callback: Some(status_callback),
                 }],
             }],
             faults: self.faults.clone(),
             ..WorldConfig::default()
         };
         config.vapi.api_keys = vec![VAPI_API_KEY.into()];
-        config.vapi.assistants.push(json!({
+        let mut assistant = json!({
             "id": ASSISTANT_ID,
             "name": "front-desk",
             "firstMessage": "Hello, thanks for calling. How can I help?",
             "model": {
                 "provider": "openai", "model": "gpt-4o",
                 "messages": [{"role": "system", "content": "You answer calls and transfer callers to specialists when they ask."}],
-                "tools": [{"type": "function", "function": {
-                    "name": TRANSFER_TOOL,
-                    "description": "Transfer the caller to a human specialist.",
-                    "parameters": {"type": "object", "properties": {
-                        "department": {"type": "string"}, "number": {"type": "string"}}}}}],
+                "tools": [self.native_tool.clone().unwrap_or_else(|| json!(
+                    {"type": "function", "function": {
+                        "name": TRANSFER_TOOL,
+                        "description": "Transfer the caller to a human specialist.",
+                        "parameters": {"type": "object", "properties": {
+                            "department": {"type": "string"}, "number": {"type": "string"}}}}}))],
             },
-            "server": {"url": format!("{orchestrator_url}/vapi/webhook"), "secret": WEBHOOK_SECRET},
-        }));
-        config.vapi.phone_numbers.push(json!({
+        });
+        let mut number = json!({
             "id": PHONE_NUMBER_ID, "provider": "twilio", "number": SERVICE_NUMBER,
             "twilioAccountSid": ACCOUNT.to_string(), "twilioAuthToken": AUTH_TOKEN,
-        }));
+        });
+        match &self.native_tool {
+            Some(_) => number["assistantId"] = json!(ASSISTANT_ID),
+            None => {
+                assistant["server"] =
+                    json!({"url": format!("{orchestrator_url}/vapi/webhook"), "secret": WEBHOOK_SECRET});
+            }
+        }
+        config.vapi.assistants.push(assistant);
+        config.vapi.phone_numbers.push(number);
         let mut turns = Vec::new();
         for (k, caller) in self.callers.iter().enumerate() {
             for (j, request) in caller.requests.iter().enumerate() {
-                let tool_calls = request
-                    .destinations
-                    .iter()
-                    .map(|to| {
-                        let mut arguments = Map::new();
-                        let key = if to.starts_with('+') { "number" } else { "department" };
-                        arguments.insert(key.into(), Value::String(to.clone()));
-                        ToolInvocation { name: TRANSFER_TOOL.into(), arguments }
-                    })
-                    .collect();
                 turns.push(Turn {
                     user: Some(format!("rq{:04}x{j:02}", k + 1)),
                     say: Some("Let me connect you.".into()),
-                    tool_calls,
+                    tool_calls: request.destinations.iter().map(|to| self.tool_call(to)).collect(),
                     ..Turn::default()
                 });
             }
@@ -228,6 +256,27 @@ impl Plan {
             config.phones.insert(number.clone(), behaviour.clone());
         }
         config
+    }
+
+    /// The assistant's tool call for a transfer to `to` (a department or a number): the orchestrator's
+    /// tool with `department` or `number`, or the native tool with the `destination` number (a
+    /// department's first).
+    fn tool_call(&self, to: &str) -> ToolInvocation {
+        let mut arguments = Map::new();
+        let Some(tool) = &self.native_tool else {
+            let key = if to.starts_with('+') { "number" } else { "department" };
+            arguments.insert(key.into(), Value::String(to.to_owned()));
+            return ToolInvocation { name: TRANSFER_TOOL.into(), arguments };
+        };
+        let number = self
+            .departments
+            .iter()
+            .find(|(name, _)| name == to)
+            .and_then(|(_, numbers)| numbers.first())
+            .map_or(to, String::as_str);
+        arguments.insert("destination".into(), Value::String(number.to_owned()));
+        let name = tool.pointer("/function/name").and_then(Value::as_str).unwrap_or("transferCall");
+        ToolInvocation { name: name.into(), arguments }
     }
 }
 

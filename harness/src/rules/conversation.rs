@@ -30,7 +30,7 @@ fn document_source(facts: &Facts, call: CallSid, before: Moment) -> Option<(Sour
             w.at < before && w.expects_twiml && w.fault.is_none() && w.param("CallSid") == Some(sid.as_str())
         })
         .filter(|w| w.from == Party::Twilio)
-        .map(|w| (w.at, if w.to == Party::Vapi { Source::Vapi } else { Source::Target }))
+        .map(|w| (w.at, if w.to_target() { Source::Target } else { Source::Vapi }))
         .next_back();
     let rest = facts
         .rest
@@ -43,7 +43,7 @@ fn document_source(facts: &Facts, call: CallSid, before: Moment) -> Option<(Sour
 
 /// Why the target is to blame for the end of `caller`'s leg, with the lines that show it; `None` when
 /// the caller or the assistant ended it (or it cannot be told).
-fn blame(facts: &Facts, caller: &Leg) -> Option<(String, Vec<u64>)> {
+pub(crate) fn blame(facts: &Facts, caller: &Leg) -> Option<(String, Vec<u64>)> {
     let ended = caller.ended.as_ref()?;
     let cause = ended.cause.as_str();
     if cause.contains("far end") || cause == "ring timeout" {
@@ -88,6 +88,22 @@ fn blame(facts: &Facts, caller: &Leg) -> Option<(String, Vec<u64>)> {
                     }
             })
         });
+        // Vapi transferring by itself is the target: its session ending for the transfer's sake (a fallback
+        // plan with `endCallEnabled`) is the target dropping the caller; ending it for any other reason
+        // (silence, the assistant's own end-call) is the assistant's.
+        let session_end =
+            last.vapi_call.as_deref().and_then(|id| facts.vapi_calls.get(id)).and_then(|v| v.ended.as_ref());
+        if facts.native
+            && let Some((_, reason)) = session_end.filter(|(_, reason)| reason.contains("transfer"))
+        {
+            return Some((
+                format!(
+                    "Vapi ended the assistant session after the failed transfer ({reason}: a fallbackPlan with \
+                     endCallEnabled, Vapi's default), which hung the caller up"
+                ),
+                vec![closed.seq],
+            ));
+        }
         if !moved_on && !ended_by_target {
             return None;
         }
@@ -260,9 +276,7 @@ pub fn destination_allowlist(facts: &Facts, context: &Context) -> Vec<Violation>
             }
         }
     }
-    for w in
-        facts.webhooks.iter().filter(|w| w.to == Party::Target && w.from == Party::Twilio && !w.is_forged())
-    {
+    for w in facts.webhooks.iter().filter(|w| w.to_target() && w.from == Party::Twilio && !w.is_forged()) {
         let Some(response) = w.response.as_ref().filter(|r| (200..300).contains(&r.status)) else { continue };
         for n in dialed_numbers(&response.body) {
             refuse(&n, w.at, "TwiML answering a webhook");

@@ -208,6 +208,23 @@ pub struct VapiCall {
     pub leg: Option<CallSid>,
 }
 
+impl VapiCall {
+    /// Its status at `m` (`none` before it was created).
+    pub fn status_at(&self, m: Moment) -> &str {
+        self.changes.iter().take_while(|c| c.at <= m).last().map_or("none", |c| c.to.as_str())
+    }
+
+    /// Whether it is talking with the caller (`in-progress`) at `m` or at some moment after.
+    pub fn in_progress_from(&self, m: Moment) -> bool {
+        self.status_at(m) == "in-progress" || self.changes.iter().any(|c| c.at > m && c.to == "in-progress")
+    }
+
+    /// When it came back from forwarding a transfer to talking with the caller.
+    pub fn resumed(&self) -> impl Iterator<Item = Moment> + '_ {
+        self.changes.iter().filter(|c| c.from == "forwarding" && c.to == "in-progress").map(|c| c.at)
+    }
+}
+
 /// A REST operation on one of the fakes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RestOp {
@@ -244,6 +261,8 @@ pub enum RestOp {
 pub struct RestAction {
     pub at: Moment,
     pub by: Party,
+    /// Whether the target sent it: a client of the fakes, or in a `vapi-native` run the fake Vapi.
+    pub from_target: bool,
     /// `Twilio` or `Vapi`.
     pub api: Party,
     pub method: String,
@@ -265,7 +284,7 @@ impl RestAction {
 
     /// Whether the target sent it.
     pub fn by_target(&self) -> bool {
-        self.by == Party::Client
+        self.from_target
     }
 
     /// Whether the fake answered 2xx.
@@ -328,6 +347,8 @@ pub struct Webhook {
     pub at: Moment,
     pub from: Party,
     pub to: Party,
+    /// Whether it was sent to the target: an orchestrator, or in a `vapi-native` run the fake Vapi.
+    pub for_target: bool,
     pub url: String,
     /// The form body (Twilio's webhooks).
     pub params: Vec<(String, String)>,
@@ -344,6 +365,11 @@ pub struct Webhook {
 }
 
 impl Webhook {
+    /// Whether it was sent to the target.
+    pub fn to_target(&self) -> bool {
+        self.for_target
+    }
+
     /// The first value of a form parameter.
     pub fn param(&self, name: &str) -> Option<&str> {
         wire::param(&self.params, name)
@@ -415,15 +441,15 @@ impl Webhook {
     }
 }
 
-/// An assistant session asking the target for a transfer: a `tool-calls`, `transfer-destination-request`
-/// or `phone-call-control` message.
+/// An assistant session asking for a transfer: a `tool-calls`, `transfer-destination-request` or
+/// `phone-call-control` message to the target, or in a `vapi-native` run the session starting to forward.
 #[derive(Clone, Debug)]
 pub struct TransferRequest {
     pub at: Moment,
     pub caller: CallSid,
     pub vapi_call: String,
-    /// The index in [`Facts::webhooks`].
-    pub webhook: usize,
+    /// The index in [`Facts::webhooks`] of the message that asked (none for a native transfer).
+    pub webhook: Option<usize>,
 }
 
 /// The message types by which a session asks for a transfer.
@@ -432,6 +458,8 @@ pub const TRANSFER_MESSAGES: [&str; 3] = ["tool-calls", "transfer-destination-re
 /// Everything the rules know about a run.
 #[derive(Clone, Debug)]
 pub struct Facts {
+    /// The fake Vapi is the target (`vapi-native`).
+    pub native: bool,
     /// The journal's last line (the end of the run as far as the rules can see).
     pub end: Moment,
     pub legs: BTreeMap<CallSid, Leg>,
@@ -452,7 +480,7 @@ pub struct Facts {
 impl Facts {
     /// Reads the journal of a run.
     pub fn new(journal: &Journal, context: &Context) -> Facts {
-        let mut b = Builder::default();
+        let mut b = Builder { native: context.vapi_native, ..Builder::default() };
         for entry in journal.entries() {
             let m = Moment { at: entry.at, seq: entry.seq };
             b.end = b.end.max(m);
@@ -603,6 +631,8 @@ impl Facts {
 /// Collects facts entry by entry, then links them.
 #[derive(Debug, Default)]
 struct Builder {
+    /// The fake Vapi is the target (`vapi-native`).
+    native: bool,
     end: Moment,
     legs: BTreeMap<CallSid, Leg>,
     conferences: BTreeMap<ConferenceSid, Conference>,
@@ -774,6 +804,7 @@ impl Builder {
                 at: m,
                 from: x.from,
                 to: x.to,
+                for_target: x.to == Party::Target || (self.native && x.to == Party::Vapi),
                 url: x.url.clone(),
                 params: wire::form_pairs(&x.request_body),
                 query: wire::query_pairs(&x.url),
@@ -800,6 +831,7 @@ impl Builder {
         self.rest.push(RestAction {
             at: m,
             by: x.from,
+            from_target: x.from == Party::Client || (self.native && x.from == Party::Vapi),
             api: x.to,
             method: x.method.clone(),
             url: x.url.clone(),
@@ -813,7 +845,8 @@ impl Builder {
     }
 
     fn finish(self, context: &Context) -> Facts {
-        let Builder { end, mut legs, conferences, mut streams, mut vapi_calls, rest, webhooks } = self;
+        let Builder { native, end, mut legs, conferences, mut streams, mut vapi_calls, rest, webhooks } =
+            self;
 
         // Callers: inbound legs to a service number (every inbound leg when no service number is given).
         let mut callers: Vec<&Leg> = legs
@@ -865,8 +898,22 @@ impl Builder {
                 at: w.at,
                 caller,
                 vapi_call: id.to_owned(),
-                webhook: i,
+                webhook: Some(i),
             });
+        }
+        if native {
+            for (id, call) in &vapi_calls {
+                let Some(caller) = call.leg.filter(|l| callers.contains(l)) else { continue };
+                for change in call.changes.iter().filter(|c| c.to == "forwarding") {
+                    transfer_requests.push(TransferRequest {
+                        at: change.at,
+                        caller,
+                        vapi_call: id.clone(),
+                        webhook: None,
+                    });
+                }
+            }
+            transfer_requests.sort_by_key(|r| r.at);
         }
 
         // Specialist legs: every outbound leg, placed for one caller.
@@ -883,7 +930,18 @@ impl Builder {
             }
         }
 
-        Facts { end, legs, callers, conferences, streams, vapi_calls, rest, webhooks, transfer_requests }
+        Facts {
+            native,
+            end,
+            legs,
+            callers,
+            conferences,
+            streams,
+            vapi_calls,
+            rest,
+            webhooks,
+            transfer_requests,
+        }
     }
 }
 

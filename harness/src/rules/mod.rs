@@ -77,6 +77,9 @@ pub struct Context {
     pub machines: Vec<String>,
     /// The Vapi server timeout for tool calls (`server.timeoutSeconds`, 20 by default).
     pub tool_timeout_s: f64,
+    /// The target is the fake Vapi itself (`vapi-native`): what it asks of the fake Twilio and what the
+    /// fake Twilio tells it are the target's requests and webhooks.
+    pub vapi_native: bool,
 }
 
 impl Default for Context {
@@ -87,6 +90,7 @@ impl Default for Context {
             allowlist: Vec::new(),
             machines: Vec::new(),
             tool_timeout_s: 20.0,
+            vapi_native: false,
         }
     }
 }
@@ -147,6 +151,12 @@ impl Violation {
 /// Judges a run by every rule. Violations come ordered by time, then by the rules' order.
 pub fn evaluate(journal: &Journal, context: &Context) -> Vec<Violation> {
     evaluate_facts(&Facts::new(journal, context), context)
+}
+
+/// Why the target, not the caller or the assistant, ended `caller`'s leg (the judgement behind
+/// `caller-never-dropped`, whether or not the caller had talked with a specialist by then).
+pub fn dropped_by_target(facts: &Facts, caller: &facts::Leg) -> Option<String> {
+    conversation::blame(facts, caller).map(|(why, _)| why)
 }
 
 /// The same, over facts already read from the journal.

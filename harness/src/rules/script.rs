@@ -237,5 +237,6 @@ pub fn context() -> super::Context {
         allowlist: vec![SALES.into()],
         machines: Vec::new(),
         tool_timeout_s: 20.0,
+        vapi_native: false,
     }
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use ringback_sim::ids::CallSid;
-use ringback_sim::journal::Party;
 use ringback_sim::time::SimDuration;
 
 use super::facts::{FINAL_STATUSES, Facts, Leg, Moment, RestOp, is_machine_answer};
@@ -57,7 +56,7 @@ fn revealed(facts: &Facts, leg: &Leg, failure: &Failure) -> Option<Moment> {
     let hook = facts
         .webhooks
         .iter()
-        .filter(|w| w.to == Party::Target && w.trustworthy() && w.at >= failure.at)
+        .filter(|w| w.to_target() && w.trustworthy() && w.at >= failure.at)
         .find(|w| {
             let about_leg = w.param("CallSid") == Some(sid.as_str());
             let final_status = w.param("CallStatus").is_some_and(|s| FINAL_STATUSES.contains(&s));
@@ -129,7 +128,7 @@ pub fn return_on_failure(facts: &Facts, context: &Context) -> Vec<Violation> {
                     && s.vapi_call
                         .as_ref()
                         .and_then(|id| facts.vapi_calls.get(id))
-                        .is_some_and(|v| v.in_progress.is_some())
+                        .is_some_and(|v| v.in_progress_from(from))
             });
             if let Some(stream) = back {
                 returns.insert(stream);

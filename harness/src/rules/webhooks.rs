@@ -21,7 +21,7 @@ pub fn authentic_webhooks(facts: &Facts) -> Vec<Violation> {
     facts
         .webhooks
         .iter()
-        .filter(|w| w.to == Party::Target && w.is_forged())
+        .filter(|w| w.to_target() && w.is_forged())
         .filter_map(|w| {
             let answer = match (&w.response, &w.error) {
                 (Some(r), _) if (400..500).contains(&r.status) => return None,
@@ -110,9 +110,7 @@ fn is_wait_fetch(facts: &Facts, w: &Webhook) -> bool {
 /// `valid-twiml`.
 pub fn valid_twiml(facts: &Facts) -> Vec<Violation> {
     let mut out = Vec::new();
-    for w in
-        facts.webhooks.iter().filter(|w| w.from == Party::Twilio && w.to == Party::Target && w.expects_twiml)
-    {
+    for w in facts.webhooks.iter().filter(|w| w.from == Party::Twilio && w.to_target() && w.expects_twiml) {
         if w.is_forged() || w.is_dropped() {
             continue;
         }
@@ -152,7 +150,7 @@ pub fn idempotent_webhooks(facts: &Facts) -> Vec<Violation> {
     let duplicated: Vec<CallSid> = facts
         .webhooks
         .iter()
-        .filter(|w| w.to == Party::Target && w.is_duplicate())
+        .filter(|w| w.to_target() && w.is_duplicate())
         .filter_map(|w| facts.conversation_of_webhook(w))
         .collect();
     for caller in facts.caller_legs().filter(|c| duplicated.contains(&c.sid)) {
@@ -242,7 +240,7 @@ pub fn order_tolerant(facts: &Facts) -> Vec<Violation> {
         .webhooks
         .iter()
         .enumerate()
-        .filter(|(_, w)| w.from == Party::Twilio && w.to == Party::Target && w.trustworthy())
+        .filter(|(_, w)| w.from == Party::Twilio && w.to_target() && w.trustworthy())
         .filter(|(i, w)| {
             w.is_delayed()
                 || w.sequence_number().is_some_and(|n| {
@@ -264,7 +262,7 @@ pub fn order_tolerant(facts: &Facts) -> Vec<Violation> {
                     && f.at < r.at
                     && f.trustworthy()
                     && !f.is_delayed()
-                    && f.to == Party::Target
+                    && f.to_target()
                     && facts.conversation_of_webhook(f) == Some(caller)
             })
         };

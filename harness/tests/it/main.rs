@@ -2,6 +2,7 @@
 
 mod broken;
 mod library;
+mod native;
 mod properties;
 mod reference;
 mod rules;

@@ -27,6 +27,7 @@ fn context(machines: &[&str]) -> Context {
         allowlist: specialists,
         machines: machines.iter().map(|m| (*m).to_owned()).collect(),
         tool_timeout_s: 20.0,
+        vapi_native: false,
     }
 }
 

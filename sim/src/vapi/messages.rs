@@ -89,7 +89,10 @@ impl World {
         reply: Reply,
     ) -> bool {
         let Some(server) = self.server_for(id, tool) else {
-            self.note(format!("vapi-call {id}: no server URL for {kind}; not sent"));
+            // Worth a line only when an answer was needed: an assistant without a server sends nothing.
+            if reply != Reply::Ignore {
+                self.note(format!("vapi-call {id}: no server URL for {kind}; not sent"));
+            }
             return false;
         };
         let url = server["url"].as_str().unwrap_or_default().to_owned();
