@@ -12,3 +12,4 @@ pub mod reference;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod target;

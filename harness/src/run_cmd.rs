@@ -55,11 +55,18 @@ impl Target {
         match target {
             "reference" => Ok(Target::Reference),
             "vapi-native" => Ok(Target::VapiNative),
-            file => bail!(
-                "target `{file}` cannot be run yet: this version runs `reference` (the in-process reference \
-                 orchestrator) and `vapi-native` (the fake Vapi's own transfers); external orchestrators \
-                 described by a target file are not supported yet"
-            ),
+            file => {
+                let path = Path::new(file);
+                if !path.exists() {
+                    bail!("target `{file}` is neither `reference`, `vapi-native` nor a target file");
+                }
+                ringback::target::TargetFile::load(path)?;
+                bail!(
+                    "target file {file} is valid, but this version runs only `reference` (the in-process \
+                     reference orchestrator) and `vapi-native` (the fake Vapi's own transfers); running an \
+                     external orchestrator is not supported yet"
+                )
+            }
         }
     }
 

@@ -438,7 +438,7 @@ fn check_native(tool: &Tool) -> Result<(), String> {
 }
 
 /// Whether `number` looks like an E.164 phone number.
-fn is_e164(number: &str) -> bool {
+pub fn is_e164(number: &str) -> bool {
     number
         .strip_prefix('+')
         .is_some_and(|d| (1..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
