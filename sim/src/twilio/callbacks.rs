@@ -70,8 +70,9 @@ impl World {
     /// Sends a webhook whose response does not matter.
     pub(crate) fn send_callback(&mut self, call: CallSid, hook: &Hook, params: Params, what: &'static str) {
         let Some(account) = self.leg(call).map(|l| l.account) else { return };
+        let overrides = self.connection_overrides(&hook.url);
         let request = self.signed_request(account, hook, params);
-        self.deliver(request, Purpose::Callback { call: Some(call), what });
+        self.deliver_retried(request, Purpose::Callback { call: Some(call), what }, overrides);
     }
 
     /// Requests TwiML for `call`; the response continues the call in `on_twiml`.
@@ -102,8 +103,9 @@ impl World {
         }
         params.extend(extra);
         let url = hook.url.clone();
+        let overrides = self.connection_overrides(&hook.url);
         let request = self.signed_request(account, &hook, params);
-        self.deliver(request, Purpose::Twiml { call, generation, url, kind });
+        self.deliver_retried(request, Purpose::Twiml { call, generation, url, kind }, overrides);
     }
 
     /// A request to `hook` signed with `account`'s auth token, as Twilio sends it.
