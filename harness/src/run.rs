@@ -4,11 +4,12 @@
 use std::time::Duration;
 
 use ringback_orchestrator::config::Config;
-use ringback_scenarios::{CallerPlan, Expect, Plan};
+use ringback_scenarios::{CallerPlan, Expect, Plan, PlannedHangUp};
 use ringback_sim::ids::CallSid;
 use ringback_sim::journal::Journal;
 use ringback_sim::runtime::SharedSim;
 use ringback_sim::time::{SimDuration, SimInstant};
+use ringback_sim::watch::Watch;
 use ringback_sim::world::World;
 
 use crate::reference::{ORCHESTRATOR_URL, Reference};
@@ -26,6 +27,8 @@ pub enum Observed {
     Refused,
     /// Hung up.
     CallerLeft,
+    /// Twilio ended the call with its application error.
+    Dropped,
     /// With the assistant, a transfer under way or undecided.
     Other,
     /// The caller's call never reached the service.
@@ -39,6 +42,7 @@ impl Observed {
             Observed::Returned => "returned",
             Observed::Refused => "refused",
             Observed::CallerLeft => "caller-left",
+            Observed::Dropped => "dropped",
             Observed::Other => "still on a transfer",
             Observed::NoCall => "no call",
         }
@@ -51,6 +55,7 @@ impl Observed {
                 | (Expect::Returned, Observed::Returned)
                 | (Expect::Refused, Observed::Refused)
                 | (Expect::CallerLeft, Observed::CallerLeft)
+                | (Expect::Dropped, Observed::Dropped)
         )
     }
 }
@@ -128,7 +133,7 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         .callers
         .iter()
         .flat_map(|c| {
-            std::iter::once(c.dial_at_s).chain(c.requests.iter().map(|r| r.at_s)).chain(c.hang_up_at_s)
+            std::iter::once(c.dial_at_s).chain(c.requests.iter().map(|r| r.at_s)).chain(c.hang_up_at_s())
         })
         .chain(plan.restart.iter().map(|r| r.at_s + r.down_s))
         .fold(0.0_f64, f64::max);
@@ -191,20 +196,25 @@ pub fn context(plan: &Plan) -> Context {
     }
 }
 
-/// The caller's script: dial, ask, hang up, each at its time.
+/// The caller's script: dial, ask, hang up, each at its time; a hang-up on a moment of the call is the
+/// world's to watch for (`World::hang_up_on`), so it lands exactly when the journal shows the moment.
 fn spawn_caller(reference: &std::sync::Arc<Reference>, caller: CallerPlan) {
     let sim = reference.sim.clone();
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
         tokio::time::sleep_until(start + Duration::from_secs_f64(caller.dial_at_s)).await;
-        let Ok(leg) =
-            sim.with(|w| w.place_inbound_call(&caller.number, ringback_scenarios::plan::SERVICE_NUMBER))
-        else {
-            return;
-        };
+        let placed = sim.with(|w| {
+            let leg = w.place_inbound_call(&caller.number, ringback_scenarios::plan::SERVICE_NUMBER)?;
+            if let Some(PlannedHangUp::On(moment, after_s)) = caller.hang_up {
+                let after = SimDuration::from_secs_f64(after_s);
+                w.hang_up_on(Watch::new(leg, moment, after, caller.specialists.clone()));
+            }
+            Ok::<_, String>(leg)
+        });
+        let Ok(leg) = placed else { return };
         let mut moments: Vec<(f64, Option<String>)> =
             caller.requests.iter().map(|r| (r.at_s, Some(r.utterance.clone()))).collect();
-        moments.extend(caller.hang_up_at_s.map(|t| (t, None)));
+        moments.extend(caller.hang_up_at_s().map(|t| (t, None)));
         moments.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (when, what) in moments {
             tokio::time::sleep_until(start + Duration::from_secs_f64(when)).await;
@@ -236,7 +246,9 @@ pub fn outcome(facts: &Facts, caller: &CallerPlan) -> CallerOutcome {
     let bridged =
         specialists.iter().flat_map(|s| facts.bridges(leg.sid, s.sid)).map(|(start, _)| start).max();
     let hung_up = leg.ended.as_ref().is_some_and(|e| e.cause.starts_with("the far end"));
+    let dropped = leg.ended.as_ref().is_some_and(|e| e.cause == "application error");
     let observed = match (bridged, returned) {
+        _ if dropped => Observed::Dropped,
         _ if caller.expect == Expect::CallerLeft && hung_up => Observed::CallerLeft,
         (Some(b), r) if r.is_none_or(|r| b > r) => Observed::Bridged,
         (_, Some(_)) => Observed::Returned,
