@@ -102,7 +102,9 @@ impl World {
             params.push(("MachineDetectionDuration".into(), after.as_millis().to_string()));
         }
         params.extend(extra);
-        let url = hook.url.clone();
+        // The URL Twilio requests (and reports as `ErrorUrl`, and resolves relative URLs against): without
+        // the connection overrides, which only Twilio reads.
+        let url = signature::strip_connection_overrides(&hook.url).0.to_owned();
         let overrides = self.connection_overrides(&hook.url);
         let request = self.signed_request(account, &hook, params);
         self.deliver_retried(request, Purpose::Twiml { call, generation, url, kind }, overrides);
