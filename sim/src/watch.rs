@@ -59,19 +59,15 @@ impl Watch {
         !self.fired
     }
 
-    /// `on hold`, `2.000s after the specialist rings`, … for the journal.
+    /// `8.000s after going on hold`, for the journal.
     pub fn describe(&self) -> String {
         let moment = match self.moment {
-            CallMoment::Hold => "the caller is on hold",
-            CallMoment::SpecialistRinging => "the specialist rings",
-            CallMoment::Bridged => "the caller is bridged",
-            CallMoment::Returned => "the caller is back with an assistant",
+            CallMoment::Hold => "going on hold",
+            CallMoment::SpecialistRinging => "the specialist starts ringing",
+            CallMoment::Bridged => "being bridged",
+            CallMoment::Returned => "coming back to an assistant",
         };
-        if self.after == SimDuration::ZERO {
-            format!("as {moment}")
-        } else {
-            format!("{} after {moment}", self.after)
-        }
+        format!("{} after {moment}", self.after)
     }
 
     /// Reads one journal line; `true` the first time it shows the moment.
