@@ -51,9 +51,14 @@ fn after_a_faulted_answer(facts: &Facts, call: CallSid, before: Moment) -> bool 
     facts
         .webhooks
         .iter()
-        .filter(|w| w.at < before && w.from == Party::Twilio && w.expects_twiml)
-        .filter(|w| !w.is_duplicate() && !w.is_forged() && w.param("CallSid") == Some(sid.as_str()))
-        .next_back()
+        .rfind(|w| {
+            w.at < before
+                && w.from == Party::Twilio
+                && w.expects_twiml
+                && !w.is_duplicate()
+                && !w.is_forged()
+                && w.param("CallSid") == Some(sid.as_str())
+        })
         .is_some_and(|w| w.answer_faulted())
 }
 
