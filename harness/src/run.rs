@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringback_orchestrator::config::Config;
-use ringback_scenarios::{CallerPlan, Expect, Plan};
+use ringback_scenarios::{CallerPlan, Expect, Plan, PlannedHangUp};
 use ringback_sim::ids::CallSid;
 use ringback_sim::journal::Journal;
 use ringback_sim::runtime::{Clock, SharedSim, Sim};
 use ringback_sim::time::{SimDuration, SimInstant};
 use ringback_sim::transport::InMemoryTransport;
+use ringback_sim::watch::Watch;
 use ringback_sim::world::World;
 
 use crate::reference::{ORCHESTRATOR_URL, Reference};
@@ -28,7 +29,7 @@ pub enum Observed {
     Refused,
     /// Hung up.
     CallerLeft,
-    /// Hung up by the target (or by Twilio on its account) before talking with a specialist.
+    /// Hung up by the target, or by Twilio's application error, before talking with a specialist.
     Dropped,
     /// With the assistant, a transfer under way or undecided.
     Other,
@@ -56,6 +57,7 @@ impl Observed {
                 | (Expect::Returned, Observed::Returned)
                 | (Expect::Refused, Observed::Refused)
                 | (Expect::CallerLeft, Observed::CallerLeft)
+                | (Expect::Dropped, Observed::Dropped)
         )
     }
 }
@@ -165,7 +167,7 @@ fn horizon(plan: &Plan) -> (SimInstant, SimInstant) {
         .callers
         .iter()
         .flat_map(|c| {
-            std::iter::once(c.dial_at_s).chain(c.requests.iter().map(|r| r.at_s)).chain(c.hang_up_at_s)
+            std::iter::once(c.dial_at_s).chain(c.requests.iter().map(|r| r.at_s)).chain(c.hang_up_at_s())
         })
         .chain(plan.restart.iter().map(|r| r.at_s + r.down_s))
         .fold(0.0_f64, f64::max);
@@ -233,20 +235,25 @@ pub fn context(plan: &Plan) -> Context {
     }
 }
 
-/// The caller's script: dial, ask, hang up, each at its time.
+/// The caller's script: dial, ask, hang up, each at its time; a hang-up on a moment of the call is the
+/// world's to watch for (`World::hang_up_on`), so it lands exactly when the journal shows the moment.
 fn spawn_caller(sim: &SharedSim, caller: CallerPlan) {
     let sim = sim.clone();
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
         tokio::time::sleep_until(start + Duration::from_secs_f64(caller.dial_at_s)).await;
-        let Ok(leg) =
-            sim.with(|w| w.place_inbound_call(&caller.number, ringback_scenarios::plan::SERVICE_NUMBER))
-        else {
-            return;
-        };
+        let placed = sim.with(|w| {
+            let leg = w.place_inbound_call(&caller.number, ringback_scenarios::plan::SERVICE_NUMBER)?;
+            if let Some(PlannedHangUp::On(moment, after_s)) = caller.hang_up {
+                let after = SimDuration::from_secs_f64(after_s);
+                w.hang_up_on(Watch::new(leg, moment, after, caller.specialists.clone()));
+            }
+            Ok::<_, String>(leg)
+        });
+        let Ok(leg) = placed else { return };
         let mut moments: Vec<(f64, Option<String>)> =
             caller.requests.iter().map(|r| (r.at_s, Some(r.utterance.clone()))).collect();
-        moments.extend(caller.hang_up_at_s.map(|t| (t, None)));
+        moments.extend(caller.hang_up_at_s().map(|t| (t, None)));
         moments.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (when, what) in moments {
             tokio::time::sleep_until(start + Duration::from_secs_f64(when)).await;
@@ -281,10 +288,11 @@ pub fn outcome(facts: &Facts, caller: &CallerPlan) -> CallerOutcome {
     let bridged =
         specialists.iter().flat_map(|s| facts.bridges(leg.sid, s.sid)).map(|(start, _)| start).max();
     let hung_up = leg.ended.as_ref().is_some_and(|e| e.cause.starts_with("the far end"));
-    let dropped = || bridged.is_none() && crate::rules::dropped_by_target(facts, leg).is_some();
+    let dropped = leg.ended.as_ref().is_some_and(|e| e.cause == "application error")
+        || (bridged.is_none() && crate::rules::dropped_by_target(facts, leg).is_some());
     let observed = match (bridged, returned) {
+        _ if dropped => Observed::Dropped,
         _ if caller.expect == Expect::CallerLeft && hung_up => Observed::CallerLeft,
-        _ if dropped() => Observed::Dropped,
         (Some(b), r) if r.is_none_or(|r| b > r) => Observed::Bridged,
         (_, Some(_)) => Observed::Returned,
         _ if hung_up => Observed::CallerLeft,

@@ -39,6 +39,9 @@ const BRIDGE_CHECK_S: u64 = 30;
 /// Extra time after a specialist's ring timeout before the orchestrator asks Twilio about a leg whose
 /// final status callback never came.
 const WATCHDOG_GRACE_S: u64 = 15;
+/// Twilio's connection overrides on the hold room's URL: retry twice after a failed connection or a 5xx
+/// (twilio.md §5 "connection overrides"; Twilio never sends the fragment).
+const HOLD_ROOM_OVERRIDES: &str = "#rc=2&rp=ct,5xx";
 
 /// The orchestrator: configuration, API clients and state. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -334,9 +337,16 @@ impl Orchestrator {
                     .append_pair("conference", &conference)
                     .finish();
                 let public = &inner.config.public_url;
+                let room = format!("{public}/twilio/hold-room?{query}");
+                // If the hold room cannot be fetched, Twilio would play its application error and end
+                // the caller's call. The hold room is the same document however often it is asked for,
+                // so Twilio may retry it on a connection failure or a 5xx (connection overrides) and
+                // fall back to it once more (FallbackUrl) after a timeout or unusable TwiML.
                 let params = [
-                    ("Url", format!("{public}/twilio/hold-room?{query}")),
+                    ("Url", format!("{room}{HOLD_ROOM_OVERRIDES}")),
                     ("Method", "POST".to_owned()),
+                    ("FallbackUrl", room),
+                    ("FallbackMethod", "POST".to_owned()),
                     ("StatusCallback", format!("{public}/twilio/caller-status")),
                     ("StatusCallbackMethod", "POST".to_owned()),
                 ];
@@ -1016,4 +1026,85 @@ pub async fn serve(
         tracing::warn!("stopped with actions still under way; they resume from the store on the next start");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::http::{ApiRequest, ApiResponse, HttpFuture};
+    use crate::machine::Call;
+    use crate::store::MemoryStore;
+
+    const PUBLIC: &str = "http://orchestrator.test";
+    const CALLER: &str = "CA00000000000000000000000000000c01";
+
+    /// Answers every API request as Twilio would a call update, and keeps the requests.
+    #[derive(Debug, Default)]
+    struct Recorder(StdMutex<Vec<ApiRequest>>);
+
+    impl HttpClient for Recorder {
+        fn send(&self, request: ApiRequest) -> HttpFuture {
+            self.0.lock().expect("lock").push(request);
+            let body = format!(r#"{{"sid":"{CALLER}","status":"in-progress"}}"#);
+            Box::pin(std::future::ready(Ok(ApiResponse { status: 200, body: Bytes::from(body) })))
+        }
+    }
+
+    fn orchestrator(http: Arc<Recorder>) -> Orchestrator {
+        let config = Config::for_tests(PUBLIC, &["sales=+15550000201"]);
+        Orchestrator::new(config, http, Arc::new(MemoryStore::new()))
+    }
+
+    #[tokio::test]
+    async fn the_hold_room_is_asked_for_with_retries_and_itself_as_the_fallback_url() {
+        let http = Arc::new(Recorder::default());
+        let o = orchestrator(http.clone());
+        let call = Call::new(CALLER, "+15557770001", "+15550000100");
+        let action = Action::Hold { transfer: 0, conference: "room-1".into() };
+        assert!(matches!(o.perform(&call, action).await, Some(Event::Held { transfer: 0 })));
+        let sent = http.0.lock().expect("lock");
+        let form: Vec<(String, String)> = form_urlencoded::parse(&sent[0].body).into_owned().collect();
+        let get = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        let room = format!("{PUBLIC}/twilio/hold-room?caller={CALLER}&transfer=0&conference=room-1");
+        assert_eq!(get("Url"), Some(format!("{room}#rc=2&rp=ct,5xx").as_str()));
+        assert_eq!(get("FallbackUrl"), Some(room.as_str()));
+        assert_eq!(get("FallbackMethod"), Some("POST"));
+    }
+
+    #[tokio::test]
+    async fn the_hold_room_answers_twilios_fallback_request_with_the_same_document() {
+        let o = orchestrator(Arc::new(Recorder::default()));
+        let path = format!("/twilio/hold-room?caller={CALLER}&transfer=0&conference=room-1");
+        let ask = |extra: &[(&str, &str)]| {
+            let mut params: Vec<(String, String)> = vec![
+                ("AccountSid".into(), "AC00000000000000000000000000000001".into()),
+                ("CallSid".into(), CALLER.into()),
+                ("CallStatus".into(), "in-progress".into()),
+            ];
+            params.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+            let signature = crate::twilio::signature("test-auth-token", &format!("{PUBLIC}{path}"), &params);
+            let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+            axum::http::Request::post(path.as_str())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-twilio-signature", signature)
+                .body(axum::body::Body::from(body))
+                .expect("request")
+        };
+        let text = |response: Response| async move {
+            let status = response.status();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+            (status, String::from_utf8_lossy(&body).into_owned())
+        };
+        let first = text(o.router().oneshot(ask(&[])).await.expect("answered")).await;
+        let error_url = format!("{PUBLIC}{path}");
+        let fallback = ask(&[("ErrorCode", "12100"), ("ErrorUrl", error_url.as_str())]);
+        let again = text(o.router().oneshot(fallback).await.expect("answered")).await;
+        assert_eq!(first.0, StatusCode::OK);
+        assert!(first.1.contains("<Conference") && first.1.contains("room-1"), "{}", first.1);
+        assert_eq!(again, first);
+    }
 }

@@ -741,7 +741,7 @@ impl Draw {
                 at_s,
                 stagger_s,
                 asks: story.asks,
-                hang_up: story.hang_up_s.map(|at_s| HangUp { at_s }),
+                hang_up: story.hang_up_s.map(|at_s| HangUp::At { at_s }),
                 expect: Some(story.expect),
             });
         }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use ringback_sim::faults::WebhookFault;
 use ringback_sim::phone::Behaviour;
+use ringback_sim::watch::CallMoment;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -18,7 +19,7 @@ pub mod generate;
 pub mod library;
 pub mod plan;
 
-pub use plan::{CallerPlan, Plan, Request};
+pub use plan::{CallerPlan, Plan, PlannedHangUp, Request};
 
 /// One scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,6 +93,10 @@ pub enum Expect {
     Refused,
     /// The caller hangs up; nothing is left behind.
     CallerLeft,
+    /// Twilio ends the caller's call with its application error: a fault left it no usable TwiML (an
+    /// answer too slow, a 500, unparsable TwiML) and there was no fallback. The fault's doing, not the
+    /// target's; nothing is left behind.
+    Dropped,
 }
 
 impl Expect {
@@ -101,6 +106,7 @@ impl Expect {
             Expect::Returned => "returned",
             Expect::Refused => "refused",
             Expect::CallerLeft => "caller-left",
+            Expect::Dropped => "dropped",
         }
     }
 }
@@ -134,7 +140,7 @@ pub struct CallerGroup {
     /// What the caller asks the assistant for, and when (seconds after dialing).
     #[serde(default)]
     pub asks: Vec<Ask>,
-    /// When the caller hangs up, if they do.
+    /// When the caller hangs up, if they do: at a time, or on a moment of the call.
     #[serde(default)]
     pub hang_up: Option<HangUp>,
     /// Overrides the scenario's expectation for this group.
@@ -162,12 +168,69 @@ fn default_ask_s() -> f64 {
     5.0
 }
 
-/// When a caller hangs up.
+/// When a caller hangs up: `{ at_s = 15 }`, or `{ on = "hold", after_s = 2 }`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "HangUpFields", into = "HangUpFields")]
+pub enum HangUp {
+    /// Seconds after dialing.
+    At { at_s: f64 },
+    /// `after_s` seconds after the call first reaches `on` (the caller is on hold, one of their
+    /// specialists rings, they are bridged, they are back with an assistant); never if it does not.
+    On { on: CallMoment, after_s: f64 },
+}
+
+/// [`HangUp`] as a file writes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HangUp {
-    /// Seconds after dialing.
-    pub at_s: f64,
+struct HangUpFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on: Option<CallMoment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after_s: Option<f64>,
+}
+
+impl TryFrom<HangUpFields> for HangUp {
+    type Error = String;
+
+    fn try_from(f: HangUpFields) -> Result<HangUp, String> {
+        let non_negative = |name: &str, s: f64| {
+            if s.is_finite() && s >= 0.0 {
+                Ok(s)
+            } else {
+                Err(format!("`hang_up.{name}` is {s}; expected seconds, 0 or more"))
+            }
+        };
+        match (f.at_s, f.on, f.after_s) {
+            (Some(at_s), None, None) => Ok(HangUp::At { at_s: non_negative("at_s", at_s)? }),
+            (None, Some(on), after_s) => {
+                Ok(HangUp::On { on, after_s: non_negative("after_s", after_s.unwrap_or(0.0))? })
+            }
+            (Some(_), Some(_), _) => {
+                Err("`hang_up` has both `at_s` and `on`; give a time or a moment, not both".into())
+            }
+            (Some(_), None, Some(_)) => {
+                Err("`hang_up.after_s` counts from a moment; give `on` with it, or use `at_s` alone".into())
+            }
+            (None, None, _) => {
+                Err("`hang_up` needs `at_s` (seconds after dialing) or `on` (one of \"hold\", \
+                                    \"specialist-ringing\", \"bridged\", \"returned\")"
+                    .into())
+            }
+        }
+    }
+}
+
+impl From<HangUp> for HangUpFields {
+    fn from(h: HangUp) -> HangUpFields {
+        match h {
+            HangUp::At { at_s } => HangUpFields { at_s: Some(at_s), on: None, after_s: None },
+            HangUp::On { on, after_s } => {
+                HangUpFields { at_s: None, on: Some(on), after_s: (after_s != 0.0).then_some(after_s) }
+            }
+        }
+    }
 }
 
 /// Stop and restart the orchestrator.
@@ -353,7 +416,7 @@ impl Scenario {
         let fault = json!({
             "type": "object", "required": ["action"],
             "properties": {
-                "action": {"enum": ["duplicate", "delay", "drop", "forge"]},
+                "action": {"enum": ["duplicate", "delay", "drop", "forge", "slow-answer", "server-error", "garbage-twiml"]},
                 "from": {"enum": ["twilio", "vapi"]}, "path": {"type": "string"},
                 "call_status": {"type": "string"}, "message": {"type": "string"},
                 "nth": {"type": "integer", "minimum": 1}, "delay_s": {"type": "number", "minimum": 0}
@@ -369,7 +432,7 @@ impl Scenario {
                 "description": {"type": "string"},
                 "seed": {"type": "integer", "minimum": 0},
                 "duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400},
-                "expect": {"enum": ["bridged", "returned", "refused", "caller-left"]},
+                "expect": {"enum": ["bridged", "returned", "refused", "caller-left", "dropped"]},
                 "specialists": {"type": "array", "items": {
                     "type": "object", "additionalProperties": false, "required": ["name", "phones"],
                     "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
@@ -384,9 +447,13 @@ impl Scenario {
                             "required": ["transfer_to"],
                             "properties": {"at_s": {"type": "number", "minimum": 0},
                                            "transfer_to": {"type": "array", "minItems": 1, "items": {"type": "string"}}}}},
-                        "hang_up": {"type": "object", "additionalProperties": false, "required": ["at_s"],
-                                    "properties": {"at_s": {"type": "number", "minimum": 0}}},
-                        "expect": {"enum": ["bridged", "returned", "refused", "caller-left"]}
+                        "hang_up": {"type": "object", "additionalProperties": false,
+                                    "oneOf": [{"required": ["at_s"], "not": {"anyOf": [{"required": ["on"]}, {"required": ["after_s"]}]}},
+                                              {"required": ["on"], "not": {"required": ["at_s"]}}],
+                                    "properties": {"at_s": {"type": "number", "minimum": 0},
+                                                   "on": {"enum": ["hold", "specialist-ringing", "bridged", "returned"]},
+                                                   "after_s": {"type": "number", "minimum": 0}}},
+                        "expect": {"enum": ["bridged", "returned", "refused", "caller-left", "dropped"]}
                     }}},
                 "faults": {"type": "array", "items": fault},
                 "restart": {"type": "object", "additionalProperties": false, "required": ["at_s"],
@@ -557,6 +624,59 @@ mod tests {
         .expect_err("unknown behaviour");
         assert_eq!(err.line, 4, "{err}");
         assert!(err.message.contains("maybe") && err.message.contains("busy"), "{err}");
+    }
+
+    #[test]
+    fn a_caller_hangs_up_at_a_time_or_on_a_moment_of_the_call() {
+        let s = parse(
+            "expect = \"caller-left\"\n[[callers]]\nhang_up = { on = \"hold\", after_s = 2 }\n\
+             [[callers]]\nhang_up = { at_s = 9 }\n[[callers]]\nhang_up = { on = \"specialist-ringing\" }\n",
+        )
+        .expect("valid");
+        assert_eq!(s.callers[0].hang_up, Some(HangUp::On { on: CallMoment::Hold, after_s: 2.0 }));
+        assert_eq!(s.callers[1].hang_up, Some(HangUp::At { at_s: 9.0 }));
+        assert_eq!(
+            s.callers[2].hang_up,
+            Some(HangUp::On { on: CallMoment::SpecialistRinging, after_s: 0.0 })
+        );
+        let text = toml::to_string(&s).expect("renders");
+        assert_eq!(Scenario::parse(&text, Path::new("again.toml")).expect("round trip"), s);
+    }
+
+    #[test]
+    fn a_bad_hang_up_names_its_line_and_what_was_expected() {
+        let both = parse("expect = \"caller-left\"\n[[callers]]\nhang_up = { at_s = 3, on = \"hold\" }\n")
+            .expect_err("both");
+        assert_eq!(both.line, 3, "{both}");
+        assert!(both.message.contains("not both"), "{both}");
+        let unknown = parse("expect = \"caller-left\"\n[[callers]]\nhang_up = { on = \"lunch\" }\n")
+            .expect_err("unknown moment");
+        assert_eq!(unknown.line, 3, "{unknown}");
+        assert!(
+            unknown.message.contains("lunch") && unknown.message.contains("specialist-ringing"),
+            "{unknown}"
+        );
+        let neither = parse("expect = \"caller-left\"\n[[callers]]\nhang_up = { after_s = 3 }\n")
+            .expect_err("no moment");
+        assert!(neither.to_string().starts_with("busy.toml:3:"), "{neither}");
+    }
+
+    #[test]
+    fn answer_faults_parse_like_the_others() {
+        let s = parse(
+            "expect = \"returned\"\n[[callers]]\n[[faults]]\npath = \"/twilio/voice\"\naction = \"slow-answer\"\ndelay_s = 20\n\
+             [[faults]]\nnth = 1\naction = \"server-error\"\n[[faults]]\naction = \"garbage-twiml\"\n",
+        )
+        .expect("valid");
+        use ringback_sim::faults::FaultAction;
+        let actions: Vec<FaultAction> = s.faults.iter().map(|f| f.action.clone()).collect();
+        assert_eq!(
+            actions,
+            [FaultAction::SlowAnswer { delay_s: 20.0 }, FaultAction::ServerError, FaultAction::GarbageTwiml]
+        );
+        let err = parse("expect = \"returned\"\n[[callers]]\n[[faults]]\naction = \"slow-answer\"\n")
+            .expect_err("no delay");
+        assert!(err.message.contains("delay_s"), "{err}");
     }
 
     #[test]

@@ -5,10 +5,11 @@ use ringback_sim::faults::WebhookFault;
 use ringback_sim::ids::AccountSid;
 use ringback_sim::phone::Behaviour;
 use ringback_sim::vapi::script::{Script, ToolInvocation, Turn};
+use ringback_sim::watch::CallMoment;
 use ringback_sim::world::{AccountConfig, NumberConfig, WorldConfig};
 use serde_json::{Map, Value, json};
 
-use crate::{Expect, OrchestratorOptions, Restart, Scenario};
+use crate::{Expect, HangUp, OrchestratorOptions, Restart, Scenario};
 
 /// The Twilio account the scenario's number belongs to.
 pub const ACCOUNT: AccountSid = AccountSid::from_u128(1);
@@ -48,10 +49,29 @@ pub struct CallerPlan {
     pub number: String,
     pub dial_at_s: f64,
     pub requests: Vec<Request>,
-    pub hang_up_at_s: Option<f64>,
+    pub hang_up: Option<PlannedHangUp>,
     pub expect: Expect,
     /// The specialist numbers this caller's transfers may reach.
     pub specialists: Vec<String>,
+}
+
+/// When a caller hangs up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PlannedHangUp {
+    /// At `at_s` (absolute).
+    At(f64),
+    /// `after_s` after the call first reaches the moment.
+    On(CallMoment, f64),
+}
+
+impl CallerPlan {
+    /// When the caller hangs up, if that is a time.
+    pub fn hang_up_at_s(&self) -> Option<f64> {
+        match self.hang_up {
+            Some(PlannedHangUp::At(at_s)) => Some(at_s),
+            _ => None,
+        }
+    }
 }
 
 /// A transfer request: at `at_s` (absolute) the caller says `utterance`, and the assistant calls the
@@ -130,7 +150,10 @@ impl Scenario {
                     number: format!("+1555770{k:04}"),
                     dial_at_s,
                     requests,
-                    hang_up_at_s: group.hang_up.as_ref().map(|h| dial_at_s + h.at_s),
+                    hang_up: group.hang_up.as_ref().map(|h| match *h {
+                        HangUp::At { at_s } => PlannedHangUp::At(dial_at_s + at_s),
+                        HangUp::On { on, after_s } => PlannedHangUp::On(on, after_s),
+                    }),
                     expect: group.expect.unwrap_or(self.expect),
                     specialists,
                 });
@@ -187,10 +210,13 @@ impl Plan {
     /// Vapi's (imported, with the assistant) and the assistant transfers with the plan's tool.
     pub fn world_config(&self, orchestrator_url: &str) -> WorldConfig {
         let vapi_url = ringback_sim::vapi::VapiConfig::default().public_url;
-        let (voice_url, status_callback) = match self.native_tool {
-            Some(_) => (format!("{vapi_url}/twilio/inbound_call"), format!("{vapi_url}/twilio/status")),
+        let (voice_url, voice_fallback_url, status_callback) = match self.native_tool {
+            Some(_) => (format!("{vapi_url}/twilio/inbound_call"), None, format!("{vapi_url}/twilio/status")),
+            // The voice handler answers a repeated webhook for a call the same way, so it is its own
+            // fallback: Twilio asks it again when the first fetch fails (11200, 11205, 12100).
             None => (
                 format!("{orchestrator_url}/twilio/voice"),
+                Some(format!("{orchestrator_url}/twilio/voice")),
                 format!("{orchestrator_url}/twilio/caller-status"),
             ),
         };
@@ -203,7 +229,7 @@ impl Plan {
                     phone_number: SERVICE_NUMBER.into(),
                     voice_url: Some(voice_url),
                     voice_method: None,
-                    voice_fallback_url: None,
+                    voice_fallback_url,
                     status_callback: Some(status_callback),
                 }],
             }],

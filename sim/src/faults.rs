@@ -1,13 +1,15 @@
 //! Faults a run injects into the webhooks the fakes send the target: duplicated, delayed, dropped or
-//! forged deliveries. Each is journaled on the exchange it touched (`HttpExchange::fault`), so the rules
-//! see exactly what the target was sent.
+//! forged deliveries, and answers that reach the sender late, as a 500 or as unparsable TwiML. Each is
+//! journaled on the exchange it touched (`HttpExchange::fault`, and `HttpExchange::target_answer` for
+//! what the target really answered), so the rules see exactly what the target was sent and what it said.
 
 use serde::{Deserialize, Serialize};
 
 use crate::journal::Party;
 use crate::transport::OutboundRequest;
 
-/// One fault: which webhooks it touches and what happens to them.
+/// One fault: which webhooks it touches and what happens to them. A webhook takes at most one fault: the
+/// first listed that matches it (every fault that matches counts it for its `nth`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WebhookFault {
     /// The sender: `twilio` or `vapi`; any when absent.
@@ -50,7 +52,25 @@ pub enum FaultAction {
     /// Delivered as sent, and followed by a copy with a wrong signature (Twilio) or without the secret
     /// (Vapi), which the target must refuse.
     Forge,
+    /// The target's answer reaches the sender `delay_s` after the target gave it. Beyond the sender's
+    /// timeout (Twilio's 15 s, Vapi's `server.timeoutSeconds`) the sender has given up: a timeout.
+    SlowAnswer { delay_s: f64 },
+    /// The sender gets `500 Internal Server Error` instead of the target's answer.
+    ServerError,
+    /// The sender gets a `200` whose body is not a TwiML document (nor JSON) instead of the target's
+    /// answer: Twilio's 12100, or an unreadable answer for Vapi.
+    GarbageTwiml,
 }
+
+impl FaultAction {
+    /// Whether the fault changes the target's answer rather than the delivery.
+    pub fn is_about_the_answer(&self) -> bool {
+        matches!(self, FaultAction::SlowAnswer { .. } | FaultAction::ServerError | FaultAction::GarbageTwiml)
+    }
+}
+
+/// The body a `garbage-twiml` fault puts in place of the target's answer: XML cut off before it closes.
+pub const GARBAGE_TWIML: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>We are";
 
 impl WebhookFault {
     /// Whether `request` from `sender` is one this fault is about (before `nth` is counted).

@@ -41,6 +41,7 @@ pub(crate) async fn record(
         finished_at: None,
         expects_twiml: false,
         fault: None,
+        target_answer: None,
     };
     let id = {
         let mut world = sim.world();

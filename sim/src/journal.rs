@@ -78,10 +78,32 @@ pub struct HttpExchange {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expects_twiml: bool,
     /// A fault the run injected into this delivery (`duplicate of #12`, `delayed 8.000s`, `dropped`,
-    /// `forged: …`); absent for ordinary traffic.
+    /// `forged: …`) or into its answer (`answer: slow 20.000s`, `answer: HTTP 500`, `answer: unparsable
+    /// TwiML`); absent for ordinary traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
+    /// What the target itself answered, and when, if a fault changed what the sender got (`response`,
+    /// `error` and `finished_at` are what the sender acted on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_answer: Option<TargetAnswer>,
 }
+
+/// The target's own answer to an exchange whose answer a fault changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetAnswer {
+    pub at: SimInstant,
+    pub response: HttpResponse,
+}
+
+impl HttpExchange {
+    /// Whether a fault made the answer the sender acted on.
+    pub fn answer_faulted(&self) -> bool {
+        self.fault.as_deref().is_some_and(|f| f.starts_with(ANSWER_FAULT_PREFIX))
+    }
+}
+
+/// How an answer fault's description starts.
+pub const ANSWER_FAULT_PREFIX: &str = "answer: ";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HttpResponse {
@@ -191,6 +213,13 @@ impl Journal {
         self.entries.get(id.0).map_or(0, |e| e.seq)
     }
 
+    /// Records what the target itself answered when a fault changed what the sender gets.
+    pub fn target_answered(&mut self, id: ExchangeId, answer: TargetAnswer) {
+        if let Some(Entry { event: Event::Http(x), .. }) = self.entries.get_mut(id.0) {
+            x.target_answer = Some(answer);
+        }
+    }
+
     pub fn finish_http(&mut self, id: ExchangeId, at: SimInstant, outcome: Result<HttpResponse, String>) {
         if let Some(Entry { event: Event::Http(x), .. }) = self.entries.get_mut(id.0) {
             x.finished_at = Some(at);
@@ -270,6 +299,16 @@ impl fmt::Display for TimelineLine<'_> {
                     }
                     (None, Some(e)) => write!(f, " ⇒ error: {e}"),
                     (None, None) => write!(f, " ⇒ (no response)"),
+                }?;
+                match &x.target_answer {
+                    Some(TargetAnswer { at: answered, response: r }) if x.response.as_ref() != Some(r) => {
+                        write!(f, " (the target answered {} after {}", r.status, *answered - *at)?;
+                        if !r.body.is_empty() {
+                            write!(f, ": {}", one_line(&r.body, 80))?;
+                        }
+                        f.write_str(")")
+                    }
+                    _ => Ok(()),
                 }
             }
             Event::Transition { entity, from, to, cause } => {
@@ -343,6 +382,7 @@ mod tests {
                 finished_at: None,
                 expects_twiml: false,
                 fault: None,
+                target_answer: None,
             },
         );
         j.note(SimInstant::ZERO, "meanwhile");

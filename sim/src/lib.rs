@@ -5,7 +5,8 @@
 //! - [`time`], [`rng`], [`ids`], [`sched`]: virtual time, seeded randomness, SIDs, the event queue.
 //! - [`journal`]: the record the harness judges.
 //! - [`transport`]: how webhooks reach a target: in memory or over HTTP; [`faults`]: what a run does
-//!   to them (duplicate, delay, drop, forge).
+//!   to them and their answers (duplicate, delay, drop, forge; slow answer, 500, unparsable TwiML).
+//! - [`watch`]: the moments a scripted caller can hang up on (on hold, while the specialist rings, …).
 //! - [`twilio`]: the fake Twilio; [`vapi`]: the fake Vapi.
 //!
 //! **Architecture Invariant:** nothing in this crate reads the wall clock or OS entropy. Time comes from
@@ -27,4 +28,5 @@ pub mod time;
 pub mod transport;
 pub mod twilio;
 pub mod vapi;
+pub mod watch;
 pub mod world;

@@ -9,21 +9,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::FaultAction;
 use crate::ids::{AccountSid, CallSid, ConferenceSid, PhoneNumberSid, SidMint, StreamSid};
-use crate::journal::{Entity, Event as JournalEvent, ExchangeId, HttpExchange, HttpResponse, Journal, Party};
+use crate::journal::{
+    ANSWER_FAULT_PREFIX, Entity, Event as JournalEvent, ExchangeId, HttpExchange, HttpResponse, Journal,
+    Party, TargetAnswer,
+};
 use crate::phone::{Behaviour, PhoneBook};
 use crate::rng::SimRng;
 use crate::sched::{Scheduler, TimerId};
 use crate::time::{Epoch, SimDuration, SimInstant};
 use crate::transport::{OutboundRequest, TargetResponse};
 use crate::twilio::engine::{Conference, IncomingNumber, Leg};
+use crate::twilio::signature::{ConnectionOverrides, RetryPolicy};
 use crate::vapi::{VapiConfig, VapiState};
+use crate::watch::Watch;
 
 /// The Twilio behaviours no source pins down, as configurable defaults (see `docs/defaults.md`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TwilioDefaults {
-    /// How long Twilio waits for a webhook's response (DOC-ERR-11205: 15 s in total).
+    /// How long Twilio waits for a webhook's response (DOC-ERR-11205: 15 s in total); the default of the
+    /// connection overrides `rt` and `tt`.
     pub webhook_timeout_s: f64,
+    /// How many times Twilio retries a failed webhook when its URL sets no `rc` (twilio.md: 1).
+    pub webhook_retry_count: u8,
+    /// Which failures Twilio retries when the URL sets no `rp`: `4xx`, `5xx`, `ct`, `rt` or `all`,
+    /// comma separated. UNCONFIRMED: twilio.md gives `ct`, unconfirmed.
+    pub webhook_retry_policy: String,
     /// What a caller hears when neither the URL nor the fallback gives usable TwiML. UNCONFIRMED text.
     pub application_error_message: String,
     /// Seconds of audio per `<Play>` loop: the fake does not download media.
@@ -50,6 +61,8 @@ impl Default for TwilioDefaults {
     fn default() -> Self {
         TwilioDefaults {
             webhook_timeout_s: 15.0,
+            webhook_retry_count: 1,
+            webhook_retry_policy: "ct".into(),
             application_error_message: "We are sorry, an application error has occurred. Goodbye.".into(),
             play_length_s: 5.0,
             say_seconds_per_word: 0.4,
@@ -114,6 +127,8 @@ pub enum WorldEvent {
     Delayed(DeliveryId),
     /// A webhook a `drop` fault swallowed fails now, as a refused connection would.
     Dropped(DeliveryId),
+    /// An answer a `slow-answer` fault held back reaches the sender now (or the sender gives up now).
+    Answer(DeliveryId),
 }
 
 impl WorldEvent {
@@ -124,6 +139,7 @@ impl WorldEvent {
             WorldEvent::Local(id) => format!("in-process webhook {}", id.0),
             WorldEvent::Delayed(id) => format!("delayed webhook {}", id.0),
             WorldEvent::Dropped(id) => format!("dropped webhook {}", id.0),
+            WorldEvent::Answer(id) => format!("slow answer to webhook {}", id.0),
         }
     }
 }
@@ -209,6 +225,57 @@ pub(crate) struct Pending {
     timeout: SimDuration,
     /// Kept for in-process deliveries, which the world answers itself.
     request: Option<OutboundRequest>,
+    sent_at: SimInstant,
+    /// A fault on the answer: what the sender gets instead of the target's.
+    answer_fault: Option<FaultAction>,
+    /// How Twilio retries it if it fails.
+    retry: Option<Retry>,
+}
+
+/// A Twilio webhook's retries under its connection overrides (twilio.md §5 "connection overrides").
+#[derive(Clone, Debug)]
+pub(crate) struct Retry {
+    request: OutboundRequest,
+    /// Attempts made so far, this one included.
+    attempt: u8,
+    overrides: ConnectionOverrides,
+    /// The end of `tt`, the time every attempt together may take.
+    deadline: SimInstant,
+}
+
+impl Retry {
+    fn new(request: OutboundRequest, overrides: ConnectionOverrides, now: SimInstant) -> Retry {
+        let total = SimDuration::from_millis(u64::from(overrides.total_time_ms));
+        Retry { request, attempt: 1, overrides, deadline: now + total }
+    }
+
+    /// How long this attempt may wait for its answer: `rt`, within what is left of `tt`.
+    fn timeout(&self, now: SimInstant) -> SimDuration {
+        let read = SimDuration::from_millis(u64::from(self.overrides.read_timeout_ms));
+        let left = self.deadline - now;
+        if left.as_micros() < read.as_micros() { left.max(SimDuration::from_millis(1)) } else { read }
+    }
+
+    /// Why the outcome is retried under the policy, if it is.
+    fn retried(&self, outcome: &Result<TargetResponse, DeliveryError>) -> Option<String> {
+        let RetryPolicy { on_4xx, on_5xx, on_connect_timeout, on_read_timeout } = self.overrides.retry_policy;
+        match outcome {
+            Ok(r) if (400..500).contains(&r.status) && on_4xx => Some(format!("HTTP {}", r.status)),
+            Ok(r) if (500..600).contains(&r.status) && on_5xx => Some(format!("HTTP {}", r.status)),
+            Err(DeliveryError::Connect(e)) if on_connect_timeout => Some(format!("no connection ({e})")),
+            Err(DeliveryError::Timeout) if on_read_timeout => Some("no answer in time".to_owned()),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook held back by a `delay` fault.
+#[derive(Debug)]
+struct Delayed {
+    request: OutboundRequest,
+    purpose: Purpose,
+    after: SimDuration,
+    retry: Option<Retry>,
 }
 
 /// A side effect for the shell to perform.
@@ -287,8 +354,13 @@ pub struct World {
     pub(crate) pending: IndexMap<DeliveryId, Pending>,
     next_delivery: u64,
     faults: Vec<(crate::faults::WebhookFault, u32)>,
-    /// Webhooks a `delay` fault holds back, with how long.
-    delayed: IndexMap<DeliveryId, (OutboundRequest, Purpose, SimDuration)>,
+    /// Webhooks a `delay` fault holds back.
+    delayed: IndexMap<DeliveryId, Delayed>,
+    /// Answers a `slow-answer` fault holds back, with what the sender will get.
+    held: IndexMap<DeliveryId, (Pending, Result<TargetResponse, DeliveryError>)>,
+    /// What scripted callers wait for (`hang_up_on`), and how far the journal has been read for them.
+    watches: Vec<Watch>,
+    watched_up_to: usize,
     effects: Vec<Effect>,
     seed: u64,
 }
@@ -311,6 +383,9 @@ impl World {
             next_delivery: 0,
             faults: config.faults.iter().cloned().map(|f| (f, 0)).collect(),
             delayed: IndexMap::new(),
+            held: IndexMap::new(),
+            watches: Vec::new(),
+            watched_up_to: 0,
             effects: Vec::new(),
             seed: config.seed,
         };
@@ -368,7 +443,10 @@ impl World {
     /// Nothing scheduled, no webhook in flight and no media stream open: the world will not change by
     /// itself.
     pub fn is_quiescent(&self) -> bool {
-        self.sched.is_empty() && self.pending.is_empty() && self.twilio.streams.is_empty()
+        self.sched.is_empty()
+            && self.pending.is_empty()
+            && self.twilio.streams.is_empty()
+            && !(self.watched_up_to < self.journal.len() && self.watches.iter().any(Watch::armed))
     }
 
     /// Webhooks sent and not yet answered.
@@ -378,20 +456,56 @@ impl World {
 
     /// Runs every event due by now, in order.
     pub fn fire_due(&mut self) {
+        self.watch_journal();
         while let Some((_, event)) = self.sched.pop_due(self.now) {
             match event {
                 WorldEvent::Twilio(event) => self.handle_event(event),
                 WorldEvent::Vapi(event) => self.handle_vapi_event(event),
                 WorldEvent::Local(id) => self.answer_locally(id),
                 WorldEvent::Delayed(id) => {
-                    if let Some((request, purpose, after)) = self.delayed.shift_remove(&id) {
-                        self.send(id, request, purpose, Some(format!("delayed {after}")));
+                    if let Some(Delayed { request, purpose, after, retry }) = self.delayed.shift_remove(&id) {
+                        self.send(id, request, purpose, Some(format!("delayed {after}")), None, retry);
                     }
                 }
                 WorldEvent::Dropped(id) => {
                     let error = DeliveryError::Connect("dropped by the run's fault plan".into());
                     self.complete_delivery(id, Err(error));
                 }
+                WorldEvent::Answer(id) => {
+                    if let Some((pending, outcome)) = self.held.shift_remove(&id) {
+                        self.finish_delivery(pending, outcome);
+                    }
+                }
+            }
+            self.watch_journal();
+        }
+    }
+
+    /// A scripted caller on `call` hangs up `after` the first time `watch` sees its moment.
+    pub fn hang_up_on(&mut self, watch: Watch) {
+        self.watches.push(watch);
+    }
+
+    /// Reads the journal lines no watch has seen yet; a watch whose moment came schedules its hang-up,
+    /// counted from the line that shows the moment.
+    fn watch_journal(&mut self) {
+        if !self.watches.iter().any(Watch::armed) {
+            self.watched_up_to = self.journal.len();
+            return;
+        }
+        while self.watched_up_to < self.journal.len() {
+            let entry = self.journal.entries()[self.watched_up_to].clone();
+            self.watched_up_to += 1;
+            let mut fired = Vec::new();
+            for watch in self.watches.iter_mut().filter(|w| w.armed()) {
+                if watch.sees(&entry.event) {
+                    fired.push((watch.call, entry.at + watch.after, watch.describe()));
+                }
+            }
+            for (call, due, what) in fired {
+                self.note(format!("call {call}: the caller hangs up {what}"));
+                let after = due - self.now;
+                self.schedule(after, crate::twilio::engine::Event::RemoteHangup(call));
             }
         }
     }
@@ -440,39 +554,87 @@ impl World {
     /// Queues a webhook; `purpose` says what to do with its response and which fake sends it. Webhooks to
     /// the target go through the run's fault plan first.
     pub(crate) fn deliver(&mut self, request: OutboundRequest, purpose: impl Into<Purpose>) -> DeliveryId {
-        let purpose = purpose.into();
         let id = self.next_id();
+        self.attempt(id, request, purpose.into(), None);
+        id
+    }
+
+    /// Queues a Twilio webhook that Twilio retries as its URL's connection overrides say (`overrides`
+    /// already over the world's defaults).
+    pub(crate) fn deliver_retried(
+        &mut self,
+        request: OutboundRequest,
+        purpose: impl Into<Purpose>,
+        overrides: ConnectionOverrides,
+    ) -> DeliveryId {
+        let id = self.next_id();
+        let retry = Retry::new(request.clone(), overrides, self.now);
+        self.attempt(id, request, purpose.into(), Some(retry));
+        id
+    }
+
+    /// The connection overrides of a Twilio webhook URL over the world's defaults.
+    pub(crate) fn connection_overrides(&self, url: &str) -> ConnectionOverrides {
+        let timeout_ms = (self.defaults.webhook_timeout_s * 1000.0).round().clamp(100.0, 15_000.0) as u32;
+        let base = ConnectionOverrides {
+            read_timeout_ms: timeout_ms,
+            total_time_ms: timeout_ms,
+            retry_count: self.defaults.webhook_retry_count.min(5),
+            retry_policy: RetryPolicy::parse(&self.defaults.webhook_retry_policy).unwrap_or_default(),
+            ..ConnectionOverrides::default()
+        };
+        crate::twilio::signature::connection_overrides_over(url, base).1
+    }
+
+    /// One attempt at a webhook, through the fault plan.
+    fn attempt(&mut self, id: DeliveryId, request: OutboundRequest, purpose: Purpose, retry: Option<Retry>) {
         let sender = purpose.sender();
         let fault = if self.vapi.owns_url(&request.url) { None } else { self.fault_for(sender, &request) };
         match fault {
             None => {
-                self.send(id, request, purpose, None);
+                self.send(id, request, purpose, None, None, retry);
             }
             Some(FaultAction::Duplicate) => {
                 let (copy, copy_purpose) = (request.clone(), purpose.copy(self));
-                let first = self.send(id, request, purpose, None);
+                let first = self.send(id, request, purpose, None, None, retry);
                 let seq = self.journal.seq_of(first);
                 let extra = self.next_id();
-                self.send(extra, copy, copy_purpose, Some(format!("duplicate of #{seq}")));
+                self.send(extra, copy, copy_purpose, Some(format!("duplicate of #{seq}")), None, None);
             }
             Some(FaultAction::Delay { delay_s }) => {
                 let after = SimDuration::from_secs_f64(delay_s.max(0.0));
-                self.delayed.insert(id, (request, purpose, after));
+                self.delayed.insert(id, Delayed { request, purpose, after, retry });
                 self.schedule(after, WorldEvent::Delayed(id));
             }
             Some(FaultAction::Drop) => {
-                self.send_nowhere(id, request, purpose);
+                self.send_nowhere(id, request, purpose, retry);
                 self.schedule(SimDuration::ZERO, WorldEvent::Dropped(id));
             }
             Some(FaultAction::Forge) => {
                 let (forged, why) = crate::faults::forge(sender, request.clone());
                 let copy_purpose = purpose.copy(self);
-                self.send(id, request, purpose, None);
+                self.send(id, request, purpose, None, None, retry);
                 let extra = self.next_id();
-                self.send(extra, forged, copy_purpose, Some(why.to_owned()));
+                self.send(extra, forged, copy_purpose, Some(why.to_owned()), None, None);
+            }
+            Some(answer) => {
+                let what = match &answer {
+                    FaultAction::SlowAnswer { delay_s } => {
+                        format!("slow {}", SimDuration::from_secs_f64(delay_s.max(0.0)))
+                    }
+                    FaultAction::ServerError => "HTTP 500".to_owned(),
+                    _ => "unparsable TwiML".to_owned(),
+                };
+                self.send(
+                    id,
+                    request,
+                    purpose,
+                    Some(format!("{ANSWER_FAULT_PREFIX}{what}")),
+                    Some(answer),
+                    retry,
+                );
             }
         }
-        id
     }
 
     fn next_id(&mut self) -> DeliveryId {
@@ -502,26 +664,41 @@ impl World {
         request: OutboundRequest,
         purpose: Purpose,
         fault: Option<String>,
+        answer_fault: Option<FaultAction>,
+        retry: Option<Retry>,
     ) -> ExchangeId {
         let local = self.vapi.owns_url(&request.url);
-        let (from, timeout) = (purpose.sender(), purpose.timeout(self));
+        let from = purpose.sender();
+        let timeout = retry.as_ref().map_or_else(|| purpose.timeout(self), |r| r.timeout(self.now));
         let exchange = self.begin_exchange(from, local, &request, fault, purpose.expects_twiml());
+        let sent_at = self.now;
+        let pending = |request| Pending { exchange, purpose, timeout, request, sent_at, answer_fault, retry };
         if local {
-            self.pending.insert(id, Pending { exchange, purpose, timeout, request: Some(request) });
+            self.pending.insert(id, pending(Some(request)));
             self.schedule(SimDuration::ZERO, WorldEvent::Local(id));
         } else {
-            self.pending.insert(id, Pending { exchange, purpose, timeout, request: None });
+            self.pending.insert(id, pending(None));
             self.effects.push(Effect::Deliver(Delivery { id, request, timeout }));
         }
         exchange
     }
 
     /// Journals an exchange that a `drop` fault keeps from the target.
-    fn send_nowhere(&mut self, id: DeliveryId, request: OutboundRequest, purpose: Purpose) {
-        let (from, timeout) = (purpose.sender(), purpose.timeout(self));
+    fn send_nowhere(
+        &mut self,
+        id: DeliveryId,
+        request: OutboundRequest,
+        purpose: Purpose,
+        retry: Option<Retry>,
+    ) {
+        let from = purpose.sender();
+        let timeout = retry.as_ref().map_or_else(|| purpose.timeout(self), |r| r.timeout(self.now));
         let exchange =
             self.begin_exchange(from, false, &request, Some("dropped".to_owned()), purpose.expects_twiml());
-        self.pending.insert(id, Pending { exchange, purpose, timeout, request: None });
+        let sent_at = self.now;
+        let pending =
+            Pending { exchange, purpose, timeout, request: None, sent_at, answer_fault: None, retry };
+        self.pending.insert(id, pending);
     }
 
     fn begin_exchange(
@@ -551,23 +728,78 @@ impl World {
                 finished_at: None,
                 expects_twiml,
                 fault,
+                target_answer: None,
             },
         )
     }
 
-    /// The shell reports a webhook's outcome.
+    /// The shell reports a webhook's outcome. An answer fault changes what the sender gets here (the
+    /// target's own answer stays in the journal); the sender then acts on it.
     pub fn complete_delivery(&mut self, id: DeliveryId, outcome: Result<TargetResponse, DeliveryError>) {
-        let Some(Pending { exchange, purpose, timeout, .. }) = self.pending.shift_remove(&id) else { return };
+        let Some(mut pending) = self.pending.shift_remove(&id) else { return };
+        let outcome = match (pending.answer_fault.take(), outcome) {
+            (Some(fault), Ok(answer)) => {
+                let response = journaled_response(&answer);
+                self.journal.target_answered(pending.exchange, TargetAnswer { at: self.now, response });
+                match fault {
+                    FaultAction::SlowAnswer { delay_s } => {
+                        let arrives = self.now + SimDuration::from_secs_f64(delay_s.max(0.0));
+                        let gives_up = pending.sent_at + pending.timeout;
+                        let (at, outcome) = if arrives <= gives_up {
+                            (arrives, Ok(answer))
+                        } else {
+                            (gives_up, Err(DeliveryError::Timeout))
+                        };
+                        let after = at - self.now;
+                        self.held.insert(id, (pending, outcome));
+                        self.schedule(after, WorldEvent::Answer(id));
+                        return;
+                    }
+                    FaultAction::ServerError => Ok(TargetResponse {
+                        status: 500,
+                        content_type: Some("text/plain; charset=utf-8".into()),
+                        body: bytes::Bytes::from_static(b"Internal Server Error"),
+                    }),
+                    _ => Ok(TargetResponse {
+                        status: 200,
+                        content_type: Some("text/xml".into()),
+                        body: bytes::Bytes::from_static(crate::faults::GARBAGE_TWIML.as_bytes()),
+                    }),
+                }
+            }
+            (_, outcome) => outcome,
+        };
+        self.finish_delivery(pending, outcome);
+    }
+
+    /// Journals what the sender got and lets it act: Twilio retries a failed attempt as the webhook's
+    /// connection overrides say, and otherwise handles the outcome.
+    fn finish_delivery(&mut self, pending: Pending, outcome: Result<TargetResponse, DeliveryError>) {
+        let Pending { exchange, purpose, timeout, retry, .. } = pending;
         let journaled = match &outcome {
-            Ok(r) => Ok(HttpResponse {
-                status: r.status,
-                content_type: r.content_type.clone(),
-                body: String::from_utf8_lossy(&r.body).into_owned(),
-            }),
+            Ok(r) => Ok(journaled_response(r)),
             Err(DeliveryError::Timeout) => Err(format!("timeout after {timeout}")),
             Err(DeliveryError::Connect(e) | DeliveryError::Other(e)) => Err(e.clone()),
         };
         self.journal.finish_http(exchange, self.now, journaled);
+        if let Some(retry) = retry
+            && let Some(why) = retry.retried(&outcome)
+            && retry.attempt <= retry.overrides.retry_count
+            && self.now < retry.deadline
+        {
+            let next = Retry { attempt: retry.attempt + 1, ..retry };
+            let seq = self.journal.seq_of(exchange);
+            // Twilio: a failed attempt is retried per `rc`/`rp` within `tt` (connection overrides). The
+            // retry carries the same request, idempotency token included. UNCONFIRMED: it goes at once.
+            self.note(format!(
+                "twilio retries #{seq} after {why} (attempt {} of {})",
+                next.attempt,
+                u32::from(next.overrides.retry_count) + 1
+            ));
+            let id = self.next_id();
+            self.attempt(id, next.request.clone(), purpose, Some(next));
+            return;
+        }
         match purpose {
             Purpose::Twilio(purpose) => self.on_delivery(purpose, outcome),
             Purpose::Vapi(purpose) => self.on_vapi_delivery(purpose, outcome),
@@ -605,6 +837,14 @@ impl World {
         n.status_callback = number.status_callback;
         self.twilio.numbers.insert(sid, n);
         Ok(sid)
+    }
+}
+
+fn journaled_response(r: &TargetResponse) -> HttpResponse {
+    HttpResponse {
+        status: r.status,
+        content_type: r.content_type.clone(),
+        body: String::from_utf8_lossy(&r.body).into_owned(),
     }
 }
 

@@ -27,7 +27,10 @@ fn document_source(facts: &Facts, call: CallSid, before: Moment) -> Option<(Sour
         .webhooks
         .iter()
         .filter(|w| {
-            w.at < before && w.expects_twiml && w.fault.is_none() && w.param("CallSid") == Some(sid.as_str())
+            w.at < before
+                && w.expects_twiml
+                && (w.fault.is_none() || w.answer_faulted())
+                && w.param("CallSid") == Some(sid.as_str())
         })
         .filter(|w| w.from == Party::Twilio)
         .map(|w| (w.at, if w.to_target() { Source::Target } else { Source::Vapi }))
@@ -39,6 +42,24 @@ fn document_source(facts: &Facts, call: CallSid, before: Moment) -> Option<(Sour
         .map(|r| (r.at, if r.by_target() { Source::Target } else { Source::Vapi }))
         .next_back();
     [hook, rest].into_iter().flatten().max_by_key(|(m, _)| *m).map(|(m, s)| (s, m.seq))
+}
+
+/// Whether the last TwiML fetch for `call` before `before` is one whose answer the run's fault plan made
+/// (what sent the call to Twilio's application error, then).
+fn after_a_faulted_answer(facts: &Facts, call: CallSid, before: Moment) -> bool {
+    let sid = call.to_string();
+    facts
+        .webhooks
+        .iter()
+        .rfind(|w| {
+            w.at < before
+                && w.from == Party::Twilio
+                && w.expects_twiml
+                && !w.is_duplicate()
+                && !w.is_forged()
+                && w.param("CallSid") == Some(sid.as_str())
+        })
+        .is_some_and(|w| w.answer_faulted())
 }
 
 /// Why the target is to blame for the end of `caller`'s leg, with the lines that show it; `None` when
@@ -113,6 +134,10 @@ pub(crate) fn blame(facts: &Facts, caller: &Leg) -> Option<(String, Vec<u64>)> {
                 vec![closed.seq],
             ));
         }
+    }
+    if cause == "application error" && after_a_faulted_answer(facts, caller.sid, ended.at) {
+        // The run's fault plan gave Twilio the unusable answer: a faithful consequence, not the target's.
+        return None;
     }
     let (source, line) = document_source(facts, caller.sid, ended.at)?;
     if source != Source::Target {

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use ringback_sim::ids::{CallSid, ConferenceSid, StreamSid};
-use ringback_sim::journal::{Entity, Event, HttpExchange, HttpResponse, Journal, Party};
+use ringback_sim::journal::{
+    ANSWER_FAULT_PREFIX, Entity, Event, HttpExchange, HttpResponse, Journal, Party, TargetAnswer,
+};
 use ringback_sim::time::{SimDuration, SimInstant};
 use serde_json::Value;
 
@@ -359,9 +361,12 @@ pub struct Webhook {
     pub json: Option<Value>,
     pub expects_twiml: bool,
     pub fault: Option<String>,
+    /// What the sender got (an answer fault may have made it).
     pub response: Option<HttpResponse>,
     pub error: Option<String>,
     pub finished_at: Option<SimInstant>,
+    /// What the target itself answered, when an answer fault changed what the sender got.
+    pub target_answer: Option<TargetAnswer>,
 }
 
 impl Webhook {
@@ -417,6 +422,24 @@ impl Webhook {
     /// Whether the fault plan kept it from the target.
     pub fn is_dropped(&self) -> bool {
         self.fault.as_deref().is_some_and(|f| f.starts_with("dropped"))
+    }
+
+    /// Whether the run's fault plan made the answer the sender got (slow, a 500, unparsable TwiML).
+    pub fn answer_faulted(&self) -> bool {
+        self.fault.as_deref().is_some_and(|f| f.starts_with(ANSWER_FAULT_PREFIX))
+    }
+
+    /// The target's own answer: what it said, whatever a fault made of it on the way back.
+    pub fn own_response(&self) -> Option<&HttpResponse> {
+        self.target_answer.as_ref().map(|a| &a.response).or(self.response.as_ref())
+    }
+
+    /// How long the target itself took to answer, if it did.
+    pub fn own_took(&self) -> Option<SimDuration> {
+        match &self.target_answer {
+            Some(a) => Some(a.at - self.at.at),
+            None => self.response.as_ref().and(self.took()),
+        }
     }
 
     /// Whether it reached the receiver: it was answered, or it timed out waiting for an answer.
@@ -815,6 +838,7 @@ impl Builder {
                 response: x.response.clone(),
                 error: x.error.clone(),
                 finished_at: x.finished_at,
+                target_answer: x.target_answer.clone(),
             });
             return;
         }

@@ -2,7 +2,7 @@
 //! like a timeline, without running a world.
 
 use ringback_sim::ids::{CallSid, ConferenceSid, StreamSid};
-use ringback_sim::journal::{Entity, Event, HttpExchange, HttpResponse, Journal, Party};
+use ringback_sim::journal::{Entity, Event, HttpExchange, HttpResponse, Journal, Party, TargetAnswer};
 use ringback_sim::time::{SimDuration, SimInstant};
 
 /// The caller's leg in every script.
@@ -32,6 +32,9 @@ pub enum Answer {
     Typed(u16, &'static str, String),
     Error(&'static str),
     After(f64, u16, String),
+    /// An answer fault: the sender got `got` (a status and body, or `None` for a timeout after 15 s)
+    /// while the target itself answered the status and body that follow, at once.
+    Faulted(Option<(u16, &'static str)>, u16, String),
 }
 
 impl Script {
@@ -195,6 +198,7 @@ impl Script {
         expects_twiml: bool,
         fault: Option<&str>,
     ) -> u64 {
+        let mut target_answer = None;
         let (response, error, finished_at) = match answer {
             Answer::Status(status, body) => {
                 (Some(HttpResponse { status, content_type: None, body: body.into() }), None, Some(self.now))
@@ -210,6 +214,22 @@ impl Script {
                 None,
                 Some(self.now + SimDuration::from_secs_f64(s)),
             ),
+            Answer::Faulted(got, status, body) => {
+                let own = HttpResponse { status, content_type: None, body };
+                target_answer = Some(TargetAnswer { at: self.now, response: own });
+                match got {
+                    Some((status, body)) => (
+                        Some(HttpResponse { status, content_type: None, body: body.into() }),
+                        None,
+                        Some(self.now),
+                    ),
+                    None => (
+                        None,
+                        Some("timeout after 15.000s".to_owned()),
+                        Some(self.now + SimDuration::from_secs(15)),
+                    ),
+                }
+            }
         };
         self.push(Event::Http(HttpExchange {
             from,
@@ -223,6 +243,7 @@ impl Script {
             finished_at,
             expects_twiml,
             fault: fault.map(str::to_owned),
+            target_answer,
         }))
     }
 }

@@ -196,6 +196,92 @@ fn an_application_error_in_the_targets_twiml_breaks_caller_never_dropped_and_val
     assert_eq!((v.len(), v[0].lines.as_slice()), (1, [hook].as_slice()), "{v:?}");
 }
 
+/// The caller's voice webhook, answered `answer` with `fault`, then Twilio's application error.
+fn voice_then_application_error(answer: Answer, fault: Option<&str>, code: u32) -> (Script, u64) {
+    let mut s = Script::new();
+    s.at(0.0).created(CALLER, "inbound", CALLER_NUMBER, SERVICE, "dials");
+    let hook = s.twilio_hook("/voice", &format!("CallSid={CALLER}"), true, answer, fault);
+    s.at(15.0).notify(CALLER, code);
+    s.at(18.0).leg(CALLER, "ringing", "completed", Some("application error"));
+    (s, hook)
+}
+
+#[test]
+fn an_answer_the_fault_plan_made_unusable_breaks_no_rule_but_the_targets_own_bad_answer_does() {
+    let good = || "<Response><Say>hi</Say></Response>".to_owned();
+    let faults = [
+        (Answer::Faulted(Some((200, "<Response><Say>")), 200, good()), "answer: unparsable TwiML", 12100),
+        (Answer::Faulted(Some((500, "Internal Server Error")), 200, good()), "answer: HTTP 500", 11200),
+        (Answer::Faulted(None, 200, good()), "answer: slow 20.000s", 11205),
+    ];
+    for (answer, fault, code) in faults {
+        let (s, _) = voice_then_application_error(answer, Some(fault), code);
+        for rule in ["valid-twiml", "caller-never-dropped"] {
+            assert!(judge(rule, &s).is_empty(), "{fault}: {rule}: {:?}", judge(rule, &s));
+        }
+    }
+    // The same fault on an answer that was bad already: the target's own answer is still judged.
+    let bad = Answer::Faulted(Some((500, "Internal Server Error")), 200, "<Response><Say>".into());
+    let (s, hook) = voice_then_application_error(bad, Some("answer: HTTP 500"), 11200);
+    let v = judge("valid-twiml", &s);
+    assert_eq!((v.len(), v[0].lines.as_slice()), (1, [hook].as_slice()), "{v:?}");
+    assert!(v[0].message.contains("TwiML Twilio refuses"), "{v:?}");
+    // And without a fault, the same end is the target's doing.
+    let (s, _) = voice_then_application_error(Answer::Status(500, ""), None, 11200);
+    assert_eq!(judge("valid-twiml", &s).len(), 1);
+    assert_eq!(judge("caller-never-dropped", &s).len(), 1);
+}
+
+#[test]
+fn a_fallback_answered_badly_by_the_target_is_the_targets_even_after_a_faulted_answer() {
+    let (mut s, _) = voice_then_application_error(
+        Answer::Faulted(Some((500, "Internal Server Error")), 200, "<Response/>".into()),
+        Some("answer: HTTP 500"),
+        11200,
+    );
+    s.at(0.5).twilio_hook(
+        "/voice",
+        &format!("CallSid={CALLER}&ErrorCode=11200"),
+        true,
+        Answer::Status(200, "<Say>"),
+        None,
+    );
+    assert_eq!(judge("caller-never-dropped", &s).len(), 1);
+    assert_eq!(judge("valid-twiml", &s).len(), 1);
+}
+
+#[test]
+fn a_tool_call_answered_in_time_is_judged_as_answered_whatever_the_fault_made_of_it() {
+    let list = r#","toolCallList":[{"id":"a"}]"#;
+    let results = || r#"{"results":[{"toolCallId":"a"}]}"#.to_owned();
+    let mut s = Script::new();
+    s.at(1.0).vapi_message(
+        "tool-calls",
+        "s",
+        list,
+        Answer::Faulted(None, 200, results()),
+        Some("answer: slow 25.000s"),
+    );
+    s.at(2.0).vapi_message(
+        "tool-calls",
+        "s",
+        list,
+        Answer::Faulted(Some((500, "")), 200, results()),
+        Some("answer: HTTP 500"),
+    );
+    assert!(judge("tool-response", &s).is_empty(), "{:?}", judge("tool-response", &s));
+    s.at(3.0).vapi_message(
+        "tool-calls",
+        "s",
+        list,
+        Answer::Faulted(Some((500, "")), 200, "{}".into()),
+        Some("answer: HTTP 500"),
+    );
+    let v = judge("tool-response", &s);
+    assert_eq!((v.len(), v[0].at), (1, at(3.0)), "{v:?}");
+    assert!(v[0].message.contains("without a `results` array"), "{v:?}");
+}
+
 #[test]
 fn the_assistant_ending_the_call_is_not_a_drop() {
     let mut s = busy_transfer();

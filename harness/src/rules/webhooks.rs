@@ -1,6 +1,9 @@
 //! The rules about how the target answers webhooks: forgeries refused (`authentic-webhooks`), tool calls
 //! answered (`tool-response`), TwiML valid and in time (`valid-twiml`), redeliveries harmless
 //! (`idempotent-webhooks`) and late callbacks not acted on as news (`order-tolerant`).
+//!
+//! An answer is judged as the target gave it: where the run's fault plan made what the sender got (slow,
+//! a 500, unparsable TwiML), the rules read the target's own answer, which the journal keeps.
 
 use std::collections::BTreeMap;
 
@@ -44,15 +47,16 @@ pub fn authentic_webhooks(facts: &Facts) -> Vec<Violation> {
         .collect()
 }
 
-/// What is wrong with a webhook's answer, given its deadline; `None` when it came in time with a 2xx.
+/// What is wrong with the target's own answer to a webhook, given its deadline; `None` when it came in
+/// time with a 2xx.
 fn late_or_failed(w: &Webhook, deadline: SimDuration) -> Option<String> {
-    let Some(response) = &w.response else {
+    let Some(response) = w.own_response() else {
         return Some(match &w.error {
             Some(e) => format!("got no answer ({e})"),
             None => "got no answer".to_owned(),
         });
     };
-    if let Some(took) = w.took().filter(|t| *t > deadline) {
+    if let Some(took) = w.own_took().filter(|t| *t > deadline) {
         return Some(format!("was answered after {}, beyond {}", secs(took), secs(deadline)));
     }
     (!(200..300).contains(&response.status)).then(|| format!("was answered HTTP {}", response.status))
@@ -68,7 +72,7 @@ pub fn tool_response(facts: &Facts, context: &Context) -> Vec<Violation> {
         }
         let ids = w.tool_call_ids();
         let problem = late_or_failed(w, timeout).or_else(|| {
-            let body = w.response.as_ref().map(|r| r.body.as_str()).unwrap_or_default();
+            let body = w.own_response().map(|r| r.body.as_str()).unwrap_or_default();
             let results = wire::json(body).and_then(|v| v.get("results").and_then(Value::as_array).cloned());
             let Some(results) = results else {
                 return Some("was answered without a `results` array".to_owned());
@@ -79,8 +83,8 @@ pub fn tool_response(facts: &Facts, context: &Context) -> Vec<Violation> {
             (!missing.is_empty()).then(|| format!("has no result for {}", missing.join(", ")))
         });
         let Some(problem) = problem else { continue };
-        let at = match (&w.response, w.finished_at) {
-            (Some(_), Some(f)) if f - w.at.at <= timeout => f,
+        let at = match w.own_took() {
+            Some(took) if took <= timeout => w.at.at + took,
             _ => w.at.at + timeout,
         };
         out.push(Violation::new(
@@ -115,7 +119,7 @@ pub fn valid_twiml(facts: &Facts) -> Vec<Violation> {
             continue;
         }
         let problem = late_or_failed(w, TWIML_TIMEOUT).or_else(|| {
-            let response = w.response.as_ref()?;
+            let response = w.own_response()?;
             let audio = response.content_type.as_deref().is_some_and(|t| t.trim().starts_with("audio/"));
             if audio {
                 return (!is_wait_fetch(facts, w))
@@ -124,8 +128,8 @@ pub fn valid_twiml(facts: &Facts) -> Vec<Violation> {
             twiml::parse(&response.body).err().map(|e| format!("was answered with TwiML Twilio refuses: {e}"))
         });
         let Some(problem) = problem else { continue };
-        let at = match w.finished_at {
-            Some(f) if w.response.is_some() && f - w.at.at <= TWIML_TIMEOUT => f,
+        let at = match w.own_took() {
+            Some(took) if took <= TWIML_TIMEOUT => w.at.at + took,
             _ => w.at.at + TWIML_TIMEOUT,
         };
         out.push(Violation::new(

@@ -70,8 +70,9 @@ impl World {
     /// Sends a webhook whose response does not matter.
     pub(crate) fn send_callback(&mut self, call: CallSid, hook: &Hook, params: Params, what: &'static str) {
         let Some(account) = self.leg(call).map(|l| l.account) else { return };
+        let overrides = self.connection_overrides(&hook.url);
         let request = self.signed_request(account, hook, params);
-        self.deliver(request, Purpose::Callback { call: Some(call), what });
+        self.deliver_retried(request, Purpose::Callback { call: Some(call), what }, overrides);
     }
 
     /// Requests TwiML for `call`; the response continues the call in `on_twiml`.
@@ -101,9 +102,12 @@ impl World {
             params.push(("MachineDetectionDuration".into(), after.as_millis().to_string()));
         }
         params.extend(extra);
-        let url = hook.url.clone();
+        // The URL Twilio requests (and reports as `ErrorUrl`, and resolves relative URLs against): without
+        // the connection overrides, which only Twilio reads.
+        let url = signature::strip_connection_overrides(&hook.url).0.to_owned();
+        let overrides = self.connection_overrides(&hook.url);
         let request = self.signed_request(account, &hook, params);
-        self.deliver(request, Purpose::Twiml { call, generation, url, kind });
+        self.deliver_retried(request, Purpose::Twiml { call, generation, url, kind }, overrides);
     }
 
     /// A request to `hook` signed with `account`'s auth token, as Twilio sends it.

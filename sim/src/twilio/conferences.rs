@@ -225,8 +225,9 @@ impl World {
             params.push(("ConferenceSid".into(), conf.to_string()));
         }
         let url = hook.url.clone();
+        let overrides = self.connection_overrides(&hook.url);
         let request = self.signed_request(account, &hook, params);
-        self.deliver(request, Purpose::HoldAudio { call, generation, url });
+        self.deliver_retried(request, Purpose::HoldAudio { call, generation, url }, overrides);
     }
 
     pub(crate) fn on_hold_audio(
@@ -455,8 +456,13 @@ impl World {
             }
         }
         params.extend(extra);
+        let overrides = self.connection_overrides(&hook.url);
         let request = self.signed_request(account, &hook, params);
-        self.deliver(request, Purpose::Callback { call, what: "conference status callback" });
+        self.deliver_retried(
+            request,
+            Purpose::Callback { call, what: "conference status callback" },
+            overrides,
+        );
     }
 
     /// Sets a participant's hold state (REST `Hold`), firing `participant-hold`/`-unhold`.

@@ -232,37 +232,51 @@ impl Default for RetryPolicy {
 /// number outside the documented range is clamped into it. **(UNCONFIRMED)**: the docs give the ranges but
 /// not what Twilio does with a value outside them.
 pub fn strip_connection_overrides(url: &str) -> (&str, ConnectionOverrides) {
+    connection_overrides_over(url, ConnectionOverrides::default())
+}
+
+/// [`strip_connection_overrides`] over `base` instead of the documented defaults: a key the fragment
+/// does not set (or sets to something unreadable) keeps `base`'s value.
+pub fn connection_overrides_over(url: &str, base: ConnectionOverrides) -> (&str, ConnectionOverrides) {
     let Some((url, fragment)) = url.split_once('#') else {
-        return (url, ConnectionOverrides::default());
+        return (url, base);
     };
-    let mut overrides = ConnectionOverrides::default();
+    let mut overrides = base;
     for (key, value) in form_urlencoded::parse(fragment.as_bytes()) {
         let number = || value.trim().parse::<u32>().ok();
         match key.as_ref() {
-            "ct" => overrides.connect_timeout_ms = number().map_or(5000, |n| n.clamp(100, 10_000)),
-            "rt" => overrides.read_timeout_ms = number().map_or(15_000, |n| n.clamp(100, 15_000)),
-            "tt" => overrides.total_time_ms = number().map_or(15_000, |n| n.clamp(100, 15_000)),
-            "rc" => overrides.retry_count = number().map_or(1, |n| n.min(5) as u8),
-            "rp" => overrides.retry_policy = parse_retry_policy(&value),
+            "ct" => {
+                overrides.connect_timeout_ms =
+                    number().map_or(base.connect_timeout_ms, |n| n.clamp(100, 10_000))
+            }
+            "rt" => {
+                overrides.read_timeout_ms = number().map_or(base.read_timeout_ms, |n| n.clamp(100, 15_000))
+            }
+            "tt" => overrides.total_time_ms = number().map_or(base.total_time_ms, |n| n.clamp(100, 15_000)),
+            "rc" => overrides.retry_count = number().map_or(base.retry_count, |n| n.min(5) as u8),
+            "rp" => overrides.retry_policy = RetryPolicy::parse(&value).unwrap_or(base.retry_policy),
             _ => {}
         }
     }
     (url, overrides)
 }
 
-fn parse_retry_policy(value: &str) -> RetryPolicy {
-    let mut policy = RetryPolicy::NONE;
-    for part in value.split(',').map(str::trim) {
-        match part {
-            "4xx" => policy.on_4xx = true,
-            "5xx" => policy.on_5xx = true,
-            "ct" => policy.on_connect_timeout = true,
-            "rt" => policy.on_read_timeout = true,
-            "all" => policy = RetryPolicy::ALL,
-            _ => {}
+impl RetryPolicy {
+    /// `4xx,5xx,ct,rt` or `all`; `None` when nothing in it is a known policy.
+    pub fn parse(value: &str) -> Option<RetryPolicy> {
+        let mut policy = RetryPolicy::NONE;
+        for part in value.split(',').map(str::trim) {
+            match part {
+                "4xx" => policy.on_4xx = true,
+                "5xx" => policy.on_5xx = true,
+                "ct" => policy.on_connect_timeout = true,
+                "rt" => policy.on_read_timeout = true,
+                "all" => policy = RetryPolicy::ALL,
+                _ => {}
+            }
         }
+        (policy != RetryPolicy::NONE).then_some(policy)
     }
-    if policy == RetryPolicy::NONE { RetryPolicy::default() } else { policy }
 }
 
 #[cfg(test)]

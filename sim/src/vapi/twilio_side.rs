@@ -76,6 +76,7 @@ impl World {
                 finished_at: None,
                 expects_twiml: false,
                 fault: None,
+                target_answer: None,
             },
         );
         let basic = format!(

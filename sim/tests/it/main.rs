@@ -1,5 +1,6 @@
 //! The simulator's integration tests: one binary, one module per area.
 
+mod answer_faults;
 mod callbacks;
 mod conferences;
 mod control;
