@@ -167,7 +167,10 @@ fn horizon(plan: &Plan) -> (SimInstant, SimInstant) {
         .callers
         .iter()
         .flat_map(|c| {
-            std::iter::once(c.dial_at_s).chain(c.requests.iter().map(|r| r.at_s)).chain(c.hang_up_at_s())
+            std::iter::once(c.dial_at_s)
+                .chain(c.requests.iter().map(|r| r.at_s))
+                .chain(c.says.iter().chain(&c.presses).map(|(at, _)| *at))
+                .chain(c.hang_up_at_s())
         })
         .chain(plan.restart.iter().map(|r| r.at_s + r.down_s))
         .fold(0.0_f64, f64::max);
@@ -235,7 +238,14 @@ pub fn context(plan: &Plan) -> Context {
     }
 }
 
-/// The caller's script: dial, ask, hang up, each at its time; a hang-up on a moment of the call is the
+/// One thing a scripted caller does.
+enum Act {
+    Say(String),
+    Press(String),
+    HangUp,
+}
+
+/// The caller's script: dial, ask, say, press keys, hang up, each at its time; a hang-up on a moment of the call is the
 /// world's to watch for (`World::hang_up_on`), so it lands exactly when the journal shows the moment.
 fn spawn_caller(sim: &SharedSim, caller: CallerPlan) {
     let sim = sim.clone();
@@ -251,19 +261,23 @@ fn spawn_caller(sim: &SharedSim, caller: CallerPlan) {
             Ok::<_, String>(leg)
         });
         let Ok(leg) = placed else { return };
-        let mut moments: Vec<(f64, Option<String>)> =
-            caller.requests.iter().map(|r| (r.at_s, Some(r.utterance.clone()))).collect();
-        moments.extend(caller.hang_up_at_s().map(|t| (t, None)));
+        let mut moments: Vec<(f64, Act)> =
+            caller.requests.iter().map(|r| (r.at_s, Act::Say(r.utterance.clone()))).collect();
+        moments.extend(caller.says.iter().map(|(at, text)| (*at, Act::Say(text.clone()))));
+        moments.extend(caller.presses.iter().map(|(at, digits)| (*at, Act::Press(digits.clone()))));
+        moments.extend(caller.hang_up_at_s().map(|t| (t, Act::HangUp)));
+        // Stable: what the file lists at the same instant happens in the order above.
         moments.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (when, what) in moments {
+        for (when, act) in moments {
             tokio::time::sleep_until(start + Duration::from_secs_f64(when)).await;
-            match what {
+            match act {
                 // A caller who is not talking to an assistant at that moment is not heard; that is the
                 // scenario's business, not an error.
-                Some(text) => {
+                Act::Say(text) => {
                     let _ = sim.with(|w| w.caller_says(leg, &text));
                 }
-                None => sim.with(|w| w.remote_hangup(leg)),
+                Act::Press(digits) => sim.with(|w| digits.chars().for_each(|d| w.press(leg, d))),
+                Act::HangUp => sim.with(|w| w.remote_hangup(leg)),
             }
         }
     });

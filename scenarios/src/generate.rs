@@ -741,6 +741,8 @@ impl Draw {
                 at_s,
                 stagger_s,
                 asks: story.asks,
+                says: Vec::new(),
+                presses: Vec::new(),
                 hang_up: story.hang_up_s.map(|at_s| HangUp::At { at_s }),
                 expect: Some(story.expect),
             });

@@ -140,6 +140,12 @@ pub struct CallerGroup {
     /// What the caller asks the assistant for, and when (seconds after dialing).
     #[serde(default)]
     pub asks: Vec<Ask>,
+    /// What else the caller says, and when (seconds after dialing); the assistant answers in kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub says: Vec<Say>,
+    /// Keys the caller presses, and when (seconds after dialing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub presses: Vec<Press>,
     /// When the caller hangs up, if they do: at a time, or on a moment of the call.
     #[serde(default)]
     pub hang_up: Option<HangUp>,
@@ -150,6 +156,25 @@ pub struct CallerGroup {
 
 fn one() -> u32 {
     1
+}
+
+/// Something the caller says that is not a transfer request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Say {
+    /// Seconds after the caller dials.
+    pub at_s: f64,
+    pub text: String,
+}
+
+/// Keys the caller presses (DTMF), one after another.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Press {
+    /// Seconds after the caller dials.
+    pub at_s: f64,
+    /// `0`–`9`, `*` and `#`.
+    pub digits: String,
 }
 
 /// A transfer request: the caller asks, and the assistant calls the transfer tool for each destination
@@ -380,6 +405,23 @@ impl Scenario {
             if group.count == 0 || group.count > 1000 {
                 return Err(format!("`callers[{i}].count` is {}; expected 1 to 1000", group.count));
             }
+            for (j, say) in group.says.iter().enumerate() {
+                if say.text.trim().is_empty() || !is_time(say.at_s) {
+                    return Err(format!(
+                        "`callers[{i}].says[{j}]` needs some `text` and an `at_s` of 0 or more seconds"
+                    ));
+                }
+            }
+            for (j, press) in group.presses.iter().enumerate() {
+                let keys = |c: char| c.is_ascii_digit() || c == '*' || c == '#';
+                if press.digits.is_empty() || !press.digits.chars().all(keys) || !is_time(press.at_s) {
+                    return Err(format!(
+                        "`callers[{i}].presses[{j}]` is {:?} at {} s; expected keys `0`-`9`, `*`, `#` at 0 \
+                         or more seconds",
+                        press.digits, press.at_s
+                    ));
+                }
+            }
             for (j, ask) in group.asks.iter().enumerate() {
                 if ask.transfer_to.is_empty() {
                     return Err(format!("`callers[{i}].asks[{j}].transfer_to` is empty"));
@@ -447,6 +489,13 @@ impl Scenario {
                             "required": ["transfer_to"],
                             "properties": {"at_s": {"type": "number", "minimum": 0},
                                            "transfer_to": {"type": "array", "minItems": 1, "items": {"type": "string"}}}}},
+                        "says": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                            "required": ["at_s", "text"],
+                            "properties": {"at_s": {"type": "number", "minimum": 0}, "text": {"type": "string", "minLength": 1}}}},
+                        "presses": {"type": "array", "items": {"type": "object", "additionalProperties": false,
+                            "required": ["at_s", "digits"],
+                            "properties": {"at_s": {"type": "number", "minimum": 0},
+                                           "digits": {"type": "string", "pattern": "^[0-9*#]+$"}}}},
                         "hang_up": {"type": "object", "additionalProperties": false,
                                     "oneOf": [{"required": ["at_s"], "not": {"anyOf": [{"required": ["on"]}, {"required": ["after_s"]}]}},
                                               {"required": ["on"], "not": {"required": ["at_s"]}}],
@@ -502,6 +551,11 @@ fn check_native(tool: &Tool) -> Result<(), String> {
             .into());
     }
     Ok(())
+}
+
+/// Whether `s` is a time a script can act at: a finite number of seconds, 0 or more.
+fn is_time(s: f64) -> bool {
+    s.is_finite() && s >= 0.0
 }
 
 /// Whether `number` looks like an E.164 phone number.
@@ -603,6 +657,23 @@ mod tests {
             let err = parse(&format!("{before}{NATIVE}{after}")).expect_err(after);
             assert!(err.message.contains(expected), "{before}{after}: {err}");
         }
+    }
+
+    #[test]
+    fn bad_keys_or_an_empty_utterance_are_named() {
+        let keys = parse("expect = \"returned\"\n[[callers]]\npresses = [{ at_s = 2, digits = \"12a\" }]\n")
+            .expect_err("a key that is not one");
+        assert!(keys.message.contains("callers[0].presses[0]") && keys.message.contains("\"12a\""), "{keys}");
+        let said = parse("expect = \"returned\"\n[[callers]]\nsays = [{ at_s = 2, text = \" \" }]\n")
+            .expect_err("nothing said");
+        assert!(said.message.contains("callers[0].says[0]"), "{said}");
+        let plan = parse(
+            "expect = \"returned\"\n[[callers]]\nat_s = 1\nsays = [{ at_s = 2, text = \"hi\" }]\npresses = [{ at_s = 3, digits = \"1#\" }]\n",
+        )
+        .expect("valid")
+        .plan(1);
+        assert_eq!(plan.callers[0].says, [(3.0, "hi".to_owned())]);
+        assert_eq!(plan.callers[0].presses, [(4.0, "1#".to_owned())]);
     }
 
     #[test]

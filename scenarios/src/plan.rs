@@ -49,6 +49,10 @@ pub struct CallerPlan {
     pub number: String,
     pub dial_at_s: f64,
     pub requests: Vec<Request>,
+    /// Other things the caller says, at absolute times.
+    pub says: Vec<(f64, String)>,
+    /// Keys the caller presses, at absolute times.
+    pub presses: Vec<(f64, String)>,
     pub hang_up: Option<PlannedHangUp>,
     pub expect: Expect,
     /// The specialist numbers this caller's transfers may reach.
@@ -150,6 +154,8 @@ impl Scenario {
                     number: format!("+1555770{k:04}"),
                     dial_at_s,
                     requests,
+                    says: group.says.iter().map(|s| (dial_at_s + s.at_s, s.text.clone())).collect(),
+                    presses: group.presses.iter().map(|p| (dial_at_s + p.at_s, p.digits.clone())).collect(),
                     hang_up: group.hang_up.as_ref().map(|h| match *h {
                         HangUp::At { at_s } => PlannedHangUp::At(dial_at_s + at_s),
                         HangUp::On { on, after_s } => PlannedHangUp::On(on, after_s),
