@@ -11,7 +11,7 @@ use ringback_sim::journal::Journal;
 use ringback_sim::runtime::{Clock, SharedSim, Sim};
 use ringback_sim::time::{SimDuration, SimInstant};
 use ringback_sim::transport::InMemoryTransport;
-use ringback_sim::watch::Watch;
+use ringback_sim::watch::{CallMoment, Watch};
 use ringback_sim::world::World;
 
 use crate::reference::{ORCHESTRATOR_URL, Reference};
@@ -124,7 +124,7 @@ pub fn run_native(plan: &Plan) -> Result<Run, String> {
         // Every webhook goes to the fake Vapi, in process; there is no one else to send one to.
         let sim = Sim::new(world, Clock::start(1.0), Arc::new(InMemoryTransport::new()));
         for caller in &plan.callers {
-            spawn_caller(&sim, caller.clone());
+            spawn_caller(&sim, caller.clone(), None);
         }
         let (until_actions, deadline) = horizon(plan);
         settle(&sim, until_actions, deadline, || std::future::ready(())).await;
@@ -144,20 +144,39 @@ fn virtual_time(run: impl std::future::Future<Output = Result<Run, String>>) -> 
 async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
     let world = World::new(plan.world_config(ORCHESTRATOR_URL))?;
     let reference = Arc::new(Reference::start(world, reference_config(plan)));
-    for caller in &plan.callers {
-        spawn_caller(&reference.sim, caller.clone());
-    }
+    // Held while the orchestrator is down, so the run does not settle before it is back.
+    let down = Arc::new(tokio::sync::Mutex::new(()));
+    let restart_on = plan.restart.as_ref().and_then(|r| r.on.map(|on| (on, r.after_s)));
     if let Some(restart) = plan.restart.clone() {
         let reference = reference.clone();
+        let down = down.clone();
+        let mut signals = reference.sim.signals();
         tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs_f64(restart.at_s)).await;
+            match restart.at_s {
+                Some(at_s) => tokio::time::sleep(Duration::from_secs_f64(at_s)).await,
+                // The first caller's call reaching the moment (watched by the world; see `spawn_caller`).
+                None if signals.recv().await.is_some() => {}
+                None => return,
+            }
+            let Ok(_down) = down.try_lock() else { return };
             reference.stop();
             tokio::time::sleep(Duration::from_secs_f64(restart.down_s)).await;
             reference.restart().await;
         });
     }
+    for (i, caller) in plan.callers.iter().enumerate() {
+        spawn_caller(&reference.sim, caller.clone(), restart_on.filter(|_| i == 0));
+    }
     let (until_actions, deadline) = horizon(plan);
-    reference.settle(until_actions, deadline).await;
+    settle(&reference.sim, until_actions, deadline, || {
+        let orchestrator = reference.orchestrator();
+        let down = down.clone();
+        async move {
+            drop(down.lock().await);
+            orchestrator.idle().await;
+        }
+    })
+    .await;
     Ok(judge(plan, &reference.sim))
 }
 
@@ -172,7 +191,7 @@ fn horizon(plan: &Plan) -> (SimInstant, SimInstant) {
                 .chain(c.says.iter().chain(&c.presses).map(|(at, _)| *at))
                 .chain(c.hang_up_at_s())
         })
-        .chain(plan.restart.iter().map(|r| r.at_s + r.down_s))
+        .chain(plan.restart.iter().filter_map(|r| r.at_s.map(|at| at + r.down_s)))
         .fold(0.0_f64, f64::max);
     let deadline = SimInstant::ZERO + SimDuration::from_secs_f64(plan.duration_s);
     let until_actions = SimInstant::ZERO + SimDuration::from_secs_f64(last_action.min(plan.duration_s));
@@ -238,6 +257,9 @@ pub fn context(plan: &Plan) -> Context {
     }
 }
 
+/// The signal a watched restart moment raises.
+const RESTART: u64 = 1;
+
 /// One thing a scripted caller does.
 enum Act {
     Say(String),
@@ -247,7 +269,7 @@ enum Act {
 
 /// The caller's script: dial, ask, say, press keys, hang up, each at its time; a hang-up on a moment of the call is the
 /// world's to watch for (`World::hang_up_on`), so it lands exactly when the journal shows the moment.
-fn spawn_caller(sim: &SharedSim, caller: CallerPlan) {
+fn spawn_caller(sim: &SharedSim, caller: CallerPlan, restart_on: Option<(CallMoment, f64)>) {
     let sim = sim.clone();
     tokio::spawn(async move {
         let start = tokio::time::Instant::now();
@@ -257,6 +279,10 @@ fn spawn_caller(sim: &SharedSim, caller: CallerPlan) {
             if let Some(PlannedHangUp::On(moment, after_s)) = caller.hang_up {
                 let after = SimDuration::from_secs_f64(after_s);
                 w.hang_up_on(Watch::new(leg, moment, after, caller.specialists.clone()));
+            }
+            if let Some((moment, after_s)) = restart_on {
+                let after = SimDuration::from_secs_f64(after_s);
+                w.hang_up_on(Watch::new(leg, moment, after, caller.specialists.clone()).signalling(RESTART));
             }
             Ok::<_, String>(leg)
         });

@@ -749,10 +749,10 @@ impl Draw {
         }
         let restart = self.restart.map(|(at, down)| {
             let down_s = half(down);
-            Restart { at_s: quiet_at(&mut busy, half(at), down_s), down_s }
+            Restart::at(quiet_at(&mut busy, half(at), down_s), down_s)
         });
         if let Some(r) = &restart {
-            last_s = last_s.max(r.at_s + r.down_s + 60.0);
+            last_s = last_s.max(r.at_s.unwrap_or(0.0) + r.down_s + 60.0);
         }
         // The scenario's own expectation is the first group's; groups say theirs only when it differs.
         let expect = callers_in[0].expect.unwrap_or(Expect::Bridged);

@@ -258,13 +258,33 @@ impl From<HangUp> for HangUpFields {
     }
 }
 
-/// Stop and restart the orchestrator.
+/// Stop the orchestrator, and start it again `down_s` later: at a time, or `after_s` after the first
+/// caller's call reaches a moment (`on = "hold"`, …).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Restart {
-    pub at_s: f64,
+    /// Seconds into the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_s: Option<f64>,
+    /// A moment of the first caller's call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<CallMoment>,
+    /// Seconds after `on`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub after_s: f64,
     #[serde(default)]
     pub down_s: f64,
+}
+
+impl Restart {
+    /// A restart at `at_s`, down for `down_s`.
+    pub fn at(at_s: f64, down_s: f64) -> Restart {
+        Restart { at_s: Some(at_s), on: None, after_s: 0.0, down_s }
+    }
+}
+
+fn is_zero(s: &f64) -> bool {
+    *s == 0.0
 }
 
 /// The reference orchestrator's settings for the scenario.
@@ -437,6 +457,26 @@ impl Scenario {
                 }
             }
         }
+        if let Some(r) = &self.restart {
+            match (r.at_s, r.on) {
+                (Some(_), Some(_)) => return Err("`restart` has both `at_s` and `on`; give one".into()),
+                (None, None) => {
+                    return Err(
+                        "`restart` needs `at_s` (seconds into the run) or `on` (a moment of the first \
+                                caller's call: hold, specialist-ringing, bridged, returned)"
+                            .into(),
+                    );
+                }
+                (Some(_), None) if r.after_s != 0.0 => {
+                    return Err("`restart.after_s` counts from `on`; with `at_s`, leave it out".into());
+                }
+                _ => {}
+            }
+            let times = [r.at_s.unwrap_or(0.0), r.after_s, r.down_s];
+            if !times.into_iter().all(is_time) {
+                return Err(format!("`restart` times must be 0 or more seconds; got {times:?}"));
+            }
+        }
         if let Some(rules) = &self.rules
             && rules.is_empty()
         {
@@ -505,8 +545,12 @@ impl Scenario {
                         "expect": {"enum": ["bridged", "returned", "refused", "caller-left", "dropped"]}
                     }}},
                 "faults": {"type": "array", "items": fault},
-                "restart": {"type": "object", "additionalProperties": false, "required": ["at_s"],
-                            "properties": {"at_s": {"type": "number", "minimum": 0}, "down_s": {"type": "number", "minimum": 0}}},
+                "restart": {"type": "object", "additionalProperties": false,
+                            "oneOf": [{"required": ["at_s"]}, {"required": ["on"]}],
+                            "properties": {"at_s": {"type": "number", "minimum": 0},
+                                           "on": {"enum": ["hold", "specialist-ringing", "bridged", "returned"]},
+                                           "after_s": {"type": "number", "minimum": 0},
+                                           "down_s": {"type": "number", "minimum": 0}}},
                 "rules": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                 "native": {"type": "object", "additionalProperties": false, "required": ["tool"], "properties": {
                     "tool": {"oneOf": [
@@ -674,6 +718,22 @@ mod tests {
         .plan(1);
         assert_eq!(plan.callers[0].says, [(3.0, "hi".to_owned())]);
         assert_eq!(plan.callers[0].presses, [(4.0, "1#".to_owned())]);
+    }
+
+    #[test]
+    fn a_restart_is_at_a_time_or_on_a_moment_never_both_nor_neither() {
+        let text = |restart: &str| format!("expect = \"bridged\"\n[restart]\n{restart}\n[[callers]]\n");
+        let on = parse(&text("on = \"hold\"\nafter_s = 2\ndown_s = 5")).expect("on hold");
+        assert_eq!(on.restart.map(|r| (r.on, r.at_s)), Some((Some(CallMoment::Hold), None)));
+        for (restart, expected) in [
+            ("at_s = 3\non = \"hold\"", "both"),
+            ("down_s = 3", "needs `at_s`"),
+            ("at_s = 3\nafter_s = 1", "counts from `on`"),
+            ("on = \"lunch\"", "lunch"),
+        ] {
+            let err = parse(&text(restart)).expect_err(restart);
+            assert!(err.message.contains(expected), "{restart}: {err}");
+        }
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub struct Sim {
     transport: Arc<dyn Transport>,
     streams: Mutex<IndexMap<StreamSid, mpsc::Sender<StreamCommand>>>,
     attach: Mutex<Option<Arc<dyn StreamAttach>>>,
+    signals: Mutex<Option<mpsc::UnboundedSender<u64>>>,
 }
 
 /// An in-process media-stream server: where `<Connect><Stream>` plugs into a fake that lives in the same
@@ -94,6 +95,7 @@ impl Sim {
             clock,
             transport,
             streams: Mutex::default(),
+            signals: Mutex::new(None),
         })
     }
 
@@ -111,6 +113,14 @@ impl Sim {
     /// Routes streams whose URL `attach` recognises to it, in process, instead of a WebSocket.
     pub fn set_stream_attach(&self, attach: Arc<dyn StreamAttach>) {
         *self.attach.lock().unwrap_or_else(|p| p.into_inner()) = Some(attach);
+    }
+
+    /// The ids of the signals the world raises from now on (watched moments that came), in order; the
+    /// id reaches the receiver when the driver performs the effect, at the signal's virtual instant.
+    pub fn signals(&self) -> mpsc::UnboundedReceiver<u64> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *self.signals.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        rx
     }
 
     /// Tells the driver the world changed (new events or effects).
@@ -245,6 +255,12 @@ fn perform(sim: &SharedSim, effect: Effect) {
         Effect::StopStream(stream) => {
             if let Some(tx) = sim.streams.lock().unwrap_or_else(|p| p.into_inner()).shift_remove(&stream) {
                 let _ = tx.try_send(StreamCommand::Stop);
+            }
+        }
+        Effect::Signal(id) => {
+            if let Some(signals) = sim.signals.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                // A receiver that is gone no longer cares.
+                let _ = signals.send(id);
             }
         }
         Effect::StreamDtmf(stream, digit) => {

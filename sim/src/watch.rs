@@ -34,12 +34,23 @@ impl CallMoment {
     }
 }
 
-/// A caller who hangs up `after` the first time their call reaches `moment`.
+/// What happens when a watched moment comes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Then {
+    /// The caller hangs up.
+    HangUp,
+    /// The world hands the shell [`crate::world::Effect::Signal`] with this id (a harness restarting its
+    /// target at that moment, say).
+    Signal(u64),
+}
+
+/// A caller who hangs up (or a signal raised) `after` the first time their call reaches `moment`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Watch {
     pub call: CallSid,
     pub moment: CallMoment,
     pub after: SimDuration,
+    pub then: Then,
     /// The numbers of the caller's specialists (for `specialist-ringing` and `bridged`).
     pub specialists: Vec<String>,
     /// Legs to the specialists seen so far.
@@ -51,7 +62,21 @@ pub struct Watch {
 
 impl Watch {
     pub fn new(call: CallSid, moment: CallMoment, after: SimDuration, specialists: Vec<String>) -> Watch {
-        Watch { call, moment, after, specialists, specialist_legs: Vec::new(), streams: 0, fired: false }
+        Watch {
+            call,
+            moment,
+            after,
+            then: Then::HangUp,
+            specialists,
+            specialist_legs: Vec::new(),
+            streams: 0,
+            fired: false,
+        }
+    }
+
+    /// The same watch raising a signal instead of hanging up.
+    pub fn signalling(self, id: u64) -> Watch {
+        Watch { then: Then::Signal(id), ..self }
     }
 
     /// Whether it still waits for its moment.

@@ -21,7 +21,7 @@ use crate::transport::{OutboundRequest, TargetResponse};
 use crate::twilio::engine::{Conference, IncomingNumber, Leg};
 use crate::twilio::signature::{ConnectionOverrides, RetryPolicy};
 use crate::vapi::{VapiConfig, VapiState};
-use crate::watch::Watch;
+use crate::watch::{Then, Watch};
 
 /// The Twilio behaviours no source pins down, as configurable defaults (see `docs/defaults.md`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +129,8 @@ pub enum WorldEvent {
     Dropped(DeliveryId),
     /// An answer a `slow-answer` fault held back reaches the sender now (or the sender gives up now).
     Answer(DeliveryId),
+    /// A watched moment came (`Then::Signal`): the shell is told now.
+    Signal(u64),
 }
 
 impl WorldEvent {
@@ -140,6 +142,7 @@ impl WorldEvent {
             WorldEvent::Delayed(id) => format!("delayed webhook {}", id.0),
             WorldEvent::Dropped(id) => format!("dropped webhook {}", id.0),
             WorldEvent::Answer(id) => format!("slow answer to webhook {}", id.0),
+            WorldEvent::Signal(id) => format!("signal {id}"),
         }
     }
 }
@@ -289,6 +292,8 @@ pub enum Effect {
     StopStream(StreamSid),
     /// Send DTMF on a bidirectional stream.
     StreamDtmf(StreamSid, char),
+    /// A watched moment came (see [`crate::watch::Then::Signal`]); nothing to report back.
+    Signal(u64),
 }
 
 /// A webhook to send.
@@ -476,6 +481,7 @@ impl World {
                         self.finish_delivery(pending, outcome);
                     }
                 }
+                WorldEvent::Signal(id) => self.push_effect(Effect::Signal(id)),
             }
             self.watch_journal();
         }
@@ -499,13 +505,21 @@ impl World {
             let mut fired = Vec::new();
             for watch in self.watches.iter_mut().filter(|w| w.armed()) {
                 if watch.sees(&entry.event) {
-                    fired.push((watch.call, entry.at + watch.after, watch.describe()));
+                    fired.push((watch.call, watch.then, entry.at + watch.after, watch.describe()));
                 }
             }
-            for (call, due, what) in fired {
-                self.note(format!("call {call}: the caller hangs up {what}"));
+            for (call, then, due, what) in fired {
                 let after = due - self.now;
-                self.schedule(after, crate::twilio::engine::Event::RemoteHangup(call));
+                match then {
+                    Then::HangUp => {
+                        self.note(format!("call {call}: the caller hangs up {what}"));
+                        self.schedule(after, crate::twilio::engine::Event::RemoteHangup(call));
+                    }
+                    Then::Signal(id) => {
+                        self.note(format!("call {call}: signal {id} {what}"));
+                        self.schedule(after, WorldEvent::Signal(id));
+                    }
+                }
             }
         }
     }
