@@ -4,7 +4,8 @@
 //! - `cargo xtask ci`: install the SDK test dependencies, then fmt, clippy `-D warnings`, the tests with
 //!   `INSTA_UPDATE=no`, and the docs with warnings denied.
 //! - `cargo xtask sdk-deps`: install the official Twilio and Vapi SDKs (npm and PyPI) that the
-//!   compatibility tests drive, into `target/sdk/`.
+//!   compatibility tests drive, into `target/sdk/`, and the example orchestrators' dependencies, into
+//!   `target/orchestrators/`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool reports on its terminal
 
@@ -22,7 +23,7 @@ fn main() -> Result<()> {
             eprintln!("usage: cargo xtask <ci|sdk-deps>");
             eprintln!("  ci        everything CI runs: sdk-deps, fmt, clippy, tests, docs");
             eprintln!(
-                "  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests"
+                "  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests, and the example orchestrators' dependencies"
             );
             std::process::exit(2);
         }
@@ -98,44 +99,86 @@ fn ci() -> Result<()> {
 }
 
 /// Installs the SDKs into `target/sdk/`: npm packages from `fixtures/sdk/package-lock.json`, PyPI packages
-/// from `fixtures/sdk/requirements.txt` into a virtualenv. Tests find them there.
+/// from `fixtures/sdk/requirements.txt` into a virtualenv. Tests find them there. Then the example
+/// orchestrators' dependencies (see [`example_deps`]).
 fn sdk_deps() -> Result<()> {
     let root = root();
-    let sdk = root.join("fixtures/sdk");
     let out = root.join("target/sdk");
-    std::fs::create_dir_all(&out).context("creating target/sdk")?;
+    npm_ci(
+        "npm ci (twilio, @vapi-ai/server-sdk)",
+        &root.join("fixtures/sdk"),
+        &out.join("node"),
+        &["twilio", "@vapi-ai/server-sdk"],
+    )?;
+    pip_install(
+        "pip install (twilio, vapi_server_sdk)",
+        &out.join("venv"),
+        &root.join("fixtures/sdk/requirements.txt"),
+    )?;
+    example_deps()
+}
 
-    let node = out.join("node");
-    std::fs::create_dir_all(&node)?;
+/// Installs the example orchestrators' dependencies under `target/orchestrators/`, never in the source tree:
+/// each Node example's `package.json` and `package-lock.json` are copied to `target/orchestrators/<name>/`
+/// and `npm ci` runs there (the sources run in place, with `NODE_PATH` pointing at that `node_modules`); the
+/// Python example gets the venv `target/orchestrators/python/venv`.
+fn example_deps() -> Result<()> {
+    let root = root();
+    let examples = root.join("fixtures/orchestrators");
+    let out = root.join("target/orchestrators");
+    for name in ["node", "naive"] {
+        npm_ci(
+            &format!("npm ci (fixtures/orchestrators/{name})"),
+            &examples.join(name),
+            &out.join(name),
+            &["express", "twilio", "@vapi-ai/server-sdk"],
+        )?;
+    }
+    pip_install(
+        "pip install (fixtures/orchestrators/python)",
+        &out.join("python/venv"),
+        &examples.join("python/requirements.txt"),
+    )
+}
+
+/// Copies `package.json` and `package-lock.json` from `from` to `to`, runs `npm ci` in `to`, and checks
+/// that each of `packages` was installed.
+fn npm_ci(step: &str, from: &Path, to: &Path, packages: &[&str]) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
     for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(sdk.join(file), node.join(file))
-            .with_context(|| format!("copying fixtures/sdk/{file}"))?;
+        std::fs::copy(from.join(file), to.join(file))
+            .with_context(|| format!("copying {}", from.join(file).display()))?;
     }
     run(
-        "npm ci (twilio, @vapi-ai/server-sdk)",
-        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&node),
+        step,
+        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(to),
     )?;
-
-    for package in ["twilio", "@vapi-ai/server-sdk"] {
-        let manifest = node.join("node_modules").join(package).join("package.json");
+    for package in packages {
+        let manifest = to.join("node_modules").join(package).join("package.json");
         if !manifest.is_file() {
             bail!(
-                "npm ci left {} incomplete (no {}); remove target/sdk/node and retry",
+                "npm ci left {} incomplete (no {}); remove {} and retry",
                 package,
-                manifest.display()
+                manifest.display(),
+                to.display()
             );
         }
     }
+    Ok(())
+}
 
-    let venv = out.join("venv");
+/// Creates the virtualenv `venv` if it does not exist, and pip-installs `requirements` into it.
+fn pip_install(step: &str, venv: &Path, requirements: &Path) -> Result<()> {
     if !venv.join("bin/python").exists() {
-        run("python venv", Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        if let Some(parent) = venv.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        run("python venv", Command::new("python3").args(["-m", "venv"]).arg(venv))?;
     }
     run(
-        "pip install (twilio, vapi_server_sdk)",
+        step,
         Command::new(venv.join("bin/python"))
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(sdk.join("requirements.txt")),
-    )?;
-    Ok(())
+            .arg(requirements),
+    )
 }
