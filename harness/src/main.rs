@@ -12,6 +12,7 @@ macro_rules! say {
     }};
 }
 
+mod call_cmd;
 mod run_cmd;
 mod serve;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Run the fake Twilio and the fake Vapi on localhost, in real time, for local development and SDK
     /// tests.
     Serve(serve::ServeArgs),
+    /// Drive a running `ringback serve` by hand: place a call, speak or press keys as the caller, hang
+    /// up, set how a phone answers, list calls, follow the timeline.
+    Call(call_cmd::CallArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Call(args) => call_cmd::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

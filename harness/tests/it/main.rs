@@ -1,6 +1,7 @@
 //! The harness's integration tests: one binary, one module per subject.
 
 mod broken;
+mod call;
 mod library;
 mod native;
 mod properties;

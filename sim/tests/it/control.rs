@@ -61,10 +61,33 @@ async fn a_caller_placed_through_the_control_api_reaches_the_voice_url_and_can_p
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     let pressed = received.at("/pressed");
     assert_eq!(support::param(&pressed[0], "Digits"), Some("1"));
+    let (status, calls) = send(&control, "GET", "/_ringback/calls", "").await;
+    assert_eq!(status, 200);
+    let calls: serde_json::Value = serde_json::from_str(&calls).expect("json");
+    assert_eq!(calls[0]["call_sid"], sid.as_str());
+    assert_eq!((calls[0]["from"].as_str(), calls[0]["status"].as_str()), (Some(CALLER), Some("in-progress")));
+    assert_eq!(calls[0]["conference_sid"], serde_json::Value::Null);
+    // The caller speaks; no assistant is on this line to hear it, and the timeline says so.
+    let (status, body) =
+        send(&control, "POST", &format!("/_ringback/calls/{sid}/say"), r#"{"text": "hello?"}"#).await;
+    assert_eq!(status, 204, "{body}");
+
+    let (_, before) = send(&control, "GET", "/_ringback/timeline", "").await;
     let (status, _) = send(&control, "POST", &format!("/_ringback/calls/{sid}/hangup"), "").await;
     assert_eq!(status, 204);
     let (_, timeline) = send(&control, "GET", "/_ringback/timeline", "").await;
     assert!(timeline.contains("in-progress → completed (the far end hung up)"), "{timeline}");
+    let read = before.lines().count();
+    let (_, newer) = send(&control, "GET", &format!("/_ringback/timeline?after={read}"), "").await;
+    assert_eq!(newer, timeline.lines().skip(read).map(|l| format!("{l}\n")).collect::<String>());
+    assert!(!newer.is_empty());
+    assert!(
+        timeline.contains("says: hello?") && timeline.contains("no assistant is listening"),
+        "{timeline}"
+    );
+    let (status, body) =
+        send(&control, "POST", &format!("/_ringback/calls/{sid}/say"), r#"{"text": "still there?"}"#).await;
+    assert!(status == 409 && body.contains("ended"), "a call that has ended says nothing: {status} {body}");
     driver.abort();
 }
 
@@ -79,6 +102,11 @@ async fn bad_control_requests_say_what_was_expected() {
         send(&control, "POST", "/_ringback/calls", r#"{"from": "+1555", "to": "+19999999999"}"#).await;
     assert_eq!(status, 404);
     assert!(body.contains("is not a Twilio number of this world"), "{body}");
+    let unknown = "/_ringback/calls/CA00000000000000000000000000000009/say";
+    let (status, body) = send(&control, "POST", unknown, r#"{"text": "hi"}"#).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = send(&control, "POST", unknown, r#"{"words": "hi"}"#).await;
+    assert!(status == 400 && body.contains("text"), "{status} {body}");
     let (status, body) = send(&control, "POST", "/_ringback/calls/CA123/hangup", "").await;
     assert_eq!(status, 400);
     assert!(body.contains("expected `CA` followed by 32 hex digits"), "{body}");
