@@ -79,7 +79,10 @@ fn a_call_placed_by_hand_is_listed_pressed_hung_up_and_seen_in_the_timeline() {
     ok(&call(&s.control, &["hangup", &sid]));
     let timeline = ok(&call(&s.control, &["timeline"]));
     assert!(timeline.contains(&format!("call {sid} none → ringing")), "{timeline}");
-    assert!(timeline.contains("(the far end hung up)") || timeline.contains("application error"), "{timeline}");
+    assert!(
+        timeline.contains("(the far end hung up)") || timeline.contains("application error"),
+        "{timeline}"
+    );
 
     let bad = call(&s.control, &["phone", "+15558800001", "sometimes"]);
     assert_eq!(bad.status.code(), Some(2));
