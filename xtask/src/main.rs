@@ -5,6 +5,9 @@
 //!   `INSTA_UPDATE=no`, and the docs with warnings denied.
 //! - `cargo xtask sdk-deps`: install the official Twilio and Vapi SDKs (npm and PyPI) that the
 //!   compatibility tests drive, into `target/sdk/`.
+//! - `cargo xtask bench`: build in release, install Prism into `target/bench/`, run every benchmark of
+//!   SPEC §8 (`ringback-bench all`), print the table and write `BENCHMARKS.md`; then the divan micro
+//!   benchmarks. Not part of `ci`: its figures depend on the machine.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool reports on its terminal
 
@@ -18,11 +21,15 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("sdk-deps") => sdk_deps(),
+        Some("bench") => bench(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|sdk-deps>");
+            eprintln!("usage: cargo xtask <ci|sdk-deps|bench>");
             eprintln!("  ci        everything CI runs: sdk-deps, fmt, clippy, tests, docs");
             eprintln!(
                 "  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests"
+            );
+            eprintln!(
+                "  bench     measure SPEC §8's budgets and write BENCHMARKS.md (release build, installs Prism)"
             );
             std::process::exit(2);
         }
@@ -138,4 +145,87 @@ fn sdk_deps() -> Result<()> {
             .arg(sdk.join("requirements.txt")),
     )?;
     Ok(())
+}
+
+/// The Prism release the comparison is made with (npm `@stoplight/prism-cli`).
+const PRISM: &str = "@stoplight/prism-cli@5.16.0";
+
+/// Builds in release, installs Prism, runs `ringback-bench all` and the divan micro benchmarks.
+fn bench() -> Result<()> {
+    let root = root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out).context("creating target/bench")?;
+    run(
+        "cargo build --release (ringback, ringback-bench)",
+        cargo()
+            .args(["build", "--release", "--locked", "-p", "ringback", "-p", "ringback-bench"])
+            .env("CARGO_INCREMENTAL", "0"),
+    )?;
+    let prism = install_prism(&out.join("node"));
+    let release = root.join("target/release");
+    let mut all = Command::new(release.join("ringback-bench"));
+    all.current_dir(&root)
+        .arg("all")
+        .arg("--ringback")
+        .arg(release.join("ringback"))
+        .arg("--soak")
+        .arg(release.join("ringback-soak"))
+        .arg("--spec")
+        .arg(root.join("fixtures/specs/twilio_api_v2010.json"))
+        .arg("--scenario")
+        .arg(root.join("scenarios/library/busy-returns-the-caller.toml"))
+        .arg("--out")
+        .arg(root.join("BENCHMARKS.md"))
+        .arg("--scratch")
+        .arg(out.join("scratch"))
+        .args(["--build", "cargo build --release (CARGO_INCREMENTAL=0)"]);
+    match &prism {
+        Ok(path) => all.arg("--prism").arg(path),
+        Err(why) => all.arg("--no-prism").arg(why),
+    };
+    run("ringback-bench all", &mut all)?;
+    run(
+        "micro benchmarks (divan)",
+        cargo()
+            .args([
+                "bench",
+                "--locked",
+                "-p",
+                "ringback-bench",
+                "--bench",
+                "scenarios",
+                "--",
+                "--sample-count",
+                "20",
+            ])
+            .env("CARGO_INCREMENTAL", "0"),
+    )?;
+    Ok(())
+}
+
+/// Installs Prism into `dir` with npm; its executable, or why it could not be installed (the benchmark
+/// row then says "not measured" with that reason).
+fn install_prism(dir: &Path) -> std::result::Result<PathBuf, String> {
+    let bin = dir.join("node_modules/.bin/prism");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    println!("==> npm install {PRISM} into {}", dir.display());
+    let output = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--no-save", "--loglevel=error", "--prefix"])
+        .arg(dir)
+        .arg(PRISM)
+        .output();
+    match output {
+        Err(e) => Err(format!("npm is not available ({e})")),
+        Ok(o) if !o.status.success() => {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let last =
+                stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_owned();
+            Err(format!("npm could not install {PRISM}: {last}"))
+        }
+        Ok(_) if !bin.is_file() => Err(format!("npm installed {PRISM} but left no {}", bin.display())),
+        Ok(_) => Ok(bin),
+    }
 }
