@@ -61,6 +61,13 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// One library scenario over and over on one thread, for a profiler (`perf record … repeat`).
+    Repeat {
+        #[arg(long, default_value = "busy-returns-the-caller")]
+        scenario: String,
+        #[arg(long, default_value_t = 3)]
+        seconds: u64,
+    },
     /// A digest of the timelines of the library and of generated scenarios (equal before and after an
     /// optimization: it changed nothing observable).
     Digest {
@@ -149,6 +156,17 @@ fn main() -> Result<()> {
             let fake = serve::fake_twilio(&ringback, &world)?;
             let latency = webhooks::measure(fake.addr, calls, PERIOD, Duration::from_secs(seconds))?;
             println!("{latency:?}");
+            Ok(())
+        }
+        Command::Repeat { scenario, seconds } => {
+            let plan = scenarios::library_scenario(&scenario)?.plan(scenarios::SEED);
+            let started = Instant::now();
+            let mut runs = 0u32;
+            while started.elapsed() < Duration::from_secs(seconds) {
+                ringback::run::run_reference(&plan).map_err(anyhow::Error::msg)?;
+                runs += 1;
+            }
+            println!("{runs} runs, {:.0} µs each", started.elapsed().as_secs_f64() * 1e6 / f64::from(runs));
             Ok(())
         }
         Command::Digest { generated } => {
