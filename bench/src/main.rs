@@ -272,10 +272,13 @@ fn all(args: &AllArgs) -> Result<()> {
     }
 
     eprintln!("ringback-bench: memory soak");
-    for journal in ["retained", "summarized"] {
-        let soak = run_soak(&args.soak, journal);
-        rows.push(Row::soak(journal, soak.map_err(|e| format!("{e:#}"))));
-    }
+    rows.push(Row::soak("retained", run_soak(&args.soak).map_err(|e| format!("{e:#}"))));
+    // FIXME: the world cannot summarize a finished call's journal lines yet (the journal is one ordered
+    // record the rules read whole); with every line retained the budget is met, so none was added.
+    rows.push(Row::soak(
+        "summarized",
+        Err("the world has no summarized journal (every line is retained; see the notes)".to_owned()),
+    ));
 
     eprintln!("ringback-bench: cold start");
     rows.push(Row::cold_start(cold_start(&args.ringback, &args.scenario, 10).map_err(|e| format!("{e:#}"))));
@@ -288,10 +291,10 @@ fn all(args: &AllArgs) -> Result<()> {
     Ok(())
 }
 
-/// `ringback-soak --journal <journal>`'s result.
-fn run_soak(soak: &Path, journal: &str) -> Result<serde_json::Value> {
+/// `ringback-soak`'s result.
+fn run_soak(soak: &Path) -> Result<serde_json::Value> {
     let out = std::process::Command::new(soak)
-        .args(["--calls", "100000", "--journal", journal])
+        .args(["--calls", "100000"])
         .output()
         .with_context(|| format!("starting {}", soak.display()))?;
     if !out.status.success() {

@@ -324,8 +324,8 @@ pub fn markdown(rows: &[Row], machine: &str, period: Duration) -> String {
          time whose number's webhooks are answered in process (`<Say>Hello</Say><Hangup/>`, then a `completed` \
          status callback); 100,000 inbound calls in batches of 1,000, each run to the end. The figure is the \
          live heap after the last call ended minus the live heap before the first, over 100,000: everything \
-         the world keeps about a finished call (its leg, its journal lines). *Summarized* runs the world with \
-         `Journal::set_retention(Retention::Summarized)`."
+         the world keeps about a finished call (its leg, its journal lines). The journal keeps every line; the world has no \
+         summarized mode (see the notes)."
     );
     let _ = writeln!(
         out,
