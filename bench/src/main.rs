@@ -317,9 +317,12 @@ fn cold_start(ringback: &Path, scenario: &Path, n: usize) -> Result<Figure> {
             .spawn()
             .with_context(|| format!("starting {} run", ringback.display()))?;
         let stdout = child.stdout.take().context("piped stdout")?;
+        let mut reader = std::io::BufReader::new(stdout);
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        reader.read_line(&mut line)?;
         let took = started.elapsed();
+        // Read the rest, so the child never writes to a closed pipe.
+        std::io::copy(&mut reader, &mut std::io::sink())?;
         let status = child.wait()?;
         if line.is_empty() || !status.success() {
             bail!("`ringback run {}` printed no verdict ({status})", scenario.display());

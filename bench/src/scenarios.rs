@@ -146,8 +146,16 @@ pub fn generated(n: usize, threads: usize) -> Throughput {
                             failures.fetch_add(1, Ordering::Relaxed);
                             continue;
                         };
-                        if !passes(&tree.current().plan(SEED)) {
+                        let scenario = tree.current();
+                        let verdict = ringback::run::run_reference(&scenario.plan(SEED))
+                            .and_then(|run| ringback::fuzz::check(&scenario, &run));
+                        if let Err(why) = verdict {
                             failures.fetch_add(1, Ordering::Relaxed);
+                            // Enough to replay it: `ringback run FILE` with the scenario below.
+                            eprintln!(
+                                "ringback-bench: a generated scenario failed (world seed {SEED}):\n{why}\n{}",
+                                ringback::fuzz::to_toml(&scenario)
+                            );
                         }
                     }
                 });

@@ -157,9 +157,7 @@ fn bench() -> Result<()> {
     std::fs::create_dir_all(&out).context("creating target/bench")?;
     run(
         "cargo build --release (ringback, ringback-bench)",
-        cargo()
-            .args(["build", "--release", "--locked", "-p", "ringback", "-p", "ringback-bench"])
-            .env("CARGO_INCREMENTAL", "0"),
+        release_cargo().args(["build", "--release", "--locked", "-p", "ringback", "-p", "ringback-bench"]),
     )?;
     let prism = install_prism(&out.join("node"));
     let release = root.join("target/release");
@@ -186,21 +184,45 @@ fn bench() -> Result<()> {
     run("ringback-bench all", &mut all)?;
     run(
         "micro benchmarks (divan)",
-        cargo()
-            .args([
-                "bench",
-                "--locked",
-                "-p",
-                "ringback-bench",
-                "--bench",
-                "scenarios",
-                "--",
-                "--sample-count",
-                "20",
-            ])
-            .env("CARGO_INCREMENTAL", "0"),
+        // The release profile, so the benchmarks reuse the build above rather than build everything again.
+        release_cargo().args([
+            "bench",
+            "--locked",
+            "--profile",
+            "release",
+            "-p",
+            "ringback-bench",
+            "--bench",
+            "scenarios",
+            "--",
+            "--sample-count",
+            "20",
+        ]),
     )?;
     Ok(())
+}
+
+/// `cargo` for a release build, without the variables `cargo run` set for xtask itself: build scripts
+/// that watch them would otherwise see a change and rebuild everything on each `cargo xtask bench`.
+fn release_cargo() -> Command {
+    let mut cmd = cargo();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_str());
+        if set_by_cargo_run {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("CARGO_INCREMENTAL", "0");
+    cmd
 }
 
 /// Installs Prism into `dir` with npm; its executable, or why it could not be installed (the benchmark
