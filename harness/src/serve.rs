@@ -1,6 +1,7 @@
 //! `ringback serve`: the fake Twilio and the fake Vapi on loopback addresses in real time, with a world
 //! file, printing the timeline as it happens.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -143,7 +144,9 @@ async fn print_timeline(sim: ringback_sim::runtime::SharedSim) {
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
     loop {
         tick.tick().await;
-        let lines: Vec<String> = {
+        // Copy the new entries under the world's lock and format them after releasing it: the fakes
+        // wait for that lock, and formatting thousands of lines under load stalled them.
+        let ready: Vec<ringback_sim::journal::Entry> = {
             let world = sim.world();
             let entries = world.journal().entries();
             let new = entries.get(printed..).unwrap_or_default();
@@ -155,10 +158,15 @@ async fn print_timeline(sim: ringback_sim::runtime::SharedSim) {
                 )
                 .count();
             printed += ready;
-            new[..ready].iter().map(|e| TimelineLine(e).to_string()).collect()
+            new[..ready].to_vec()
         };
-        for line in lines {
-            say!("{line}");
+        if ready.is_empty() {
+            continue;
         }
+        let mut text = String::new();
+        for entry in &ready {
+            let _ = writeln!(text, "{}", TimelineLine(entry));
+        }
+        say!("{}", text.trim_end_matches('\n'));
     }
 }

@@ -60,6 +60,11 @@ impl<E> Scheduler<E> {
         self.queue.remove(&first).map(|e| (first.at, e))
     }
 
+    /// A pending event.
+    pub fn get(&self, id: TimerId) -> Option<&E> {
+        self.queue.get(&id)
+    }
+
     /// Drops every pending event `keep` refuses.
     pub fn retain(&mut self, mut keep: impl FnMut(&E) -> bool) {
         self.queue.retain(|_, e| keep(e));

@@ -357,6 +357,10 @@ pub struct World {
     pub(crate) twilio: TwilioState,
     pub(crate) vapi: VapiState,
     pub(crate) pending: IndexMap<DeliveryId, Pending>,
+    /// The timers of each leg's Twilio events, so that dropping a leg's stale timers looks at its own
+    /// and not at the whole queue. It may name timers that already fired; a leg's entry goes when the
+    /// leg ends.
+    pub(crate) leg_timers: std::collections::BTreeMap<CallSid, Vec<TimerId>>,
     next_delivery: u64,
     faults: Vec<(crate::faults::WebhookFault, u32)>,
     /// Webhooks a `delay` fault holds back.
@@ -385,6 +389,7 @@ impl World {
             twilio: TwilioState::default(),
             vapi: VapiState::new(config.vapi.clone(), rng.derive("vapi")),
             pending: IndexMap::new(),
+            leg_timers: std::collections::BTreeMap::new(),
             next_delivery: 0,
             faults: config.faults.iter().cloned().map(|f| (f, 0)).collect(),
             delayed: IndexMap::new(),
@@ -536,7 +541,15 @@ impl World {
         let event = event.into();
         let due = self.now + after;
         self.journal.record(self.now, JournalEvent::Scheduled { due, what: event.describe() });
-        self.sched.schedule(due, event)
+        let call = match &event {
+            WorldEvent::Twilio(e) => Some(e.call()),
+            _ => None,
+        };
+        let id = self.sched.schedule(due, event);
+        if let Some(call) = call {
+            self.leg_timers.entry(call).or_default().push(id);
+        }
+        id
     }
 
     pub(crate) fn transition(&mut self, entity: Entity, from: &str, to: &str, cause: Option<&str>) {

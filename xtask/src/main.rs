@@ -6,6 +6,9 @@
 //! - `cargo xtask sdk-deps`: install the official Twilio and Vapi SDKs (npm and PyPI) that the
 //!   compatibility tests drive, into `target/sdk/`, and the example orchestrators' dependencies, into
 //!   `target/orchestrators/`.
+//! - `cargo xtask bench`: build in release, install Prism into `target/bench/`, run every benchmark of
+//!   SPEC §8 (`ringback-bench all`), print the table and write `BENCHMARKS.md`; then the divan micro
+//!   benchmarks. Not part of `ci`: its figures depend on the machine.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool reports on its terminal
 
@@ -19,11 +22,15 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("sdk-deps") => sdk_deps(),
+        Some("bench") => bench(),
         _ => {
-            eprintln!("usage: cargo xtask <ci|sdk-deps>");
+            eprintln!("usage: cargo xtask <ci|sdk-deps|bench>");
             eprintln!("  ci        everything CI runs: sdk-deps, fmt, clippy, tests, docs");
             eprintln!(
                 "  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests, and the example orchestrators' dependencies"
+            );
+            eprintln!(
+                "  bench     measure SPEC §8's budgets and write BENCHMARKS.md (release build, installs Prism)"
             );
             std::process::exit(2);
         }
@@ -181,4 +188,109 @@ fn pip_install(step: &str, venv: &Path, requirements: &Path) -> Result<()> {
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(requirements),
     )
+}
+
+/// The Prism release the comparison is made with (npm `@stoplight/prism-cli`).
+const PRISM: &str = "@stoplight/prism-cli@5.16.0";
+
+/// Builds in release, installs Prism, runs `ringback-bench all` and the divan micro benchmarks.
+fn bench() -> Result<()> {
+    let root = root();
+    let out = root.join("target/bench");
+    std::fs::create_dir_all(&out).context("creating target/bench")?;
+    run(
+        "cargo build --release (ringback, ringback-bench)",
+        release_cargo().args(["build", "--release", "--locked", "-p", "ringback", "-p", "ringback-bench"]),
+    )?;
+    let prism = install_prism(&out.join("node"));
+    let release = root.join("target/release");
+    let mut all = Command::new(release.join("ringback-bench"));
+    all.current_dir(&root)
+        .arg("all")
+        .arg("--ringback")
+        .arg(release.join("ringback"))
+        .arg("--soak")
+        .arg(release.join("ringback-soak"))
+        .arg("--spec")
+        .arg(root.join("fixtures/specs/twilio_api_v2010.json"))
+        .arg("--scenario")
+        .arg(root.join("scenarios/library/busy-returns-the-caller.toml"))
+        .arg("--out")
+        .arg(root.join("BENCHMARKS.md"))
+        .arg("--scratch")
+        .arg(out.join("scratch"))
+        .args(["--build", "cargo build --release (CARGO_INCREMENTAL=0)"]);
+    match &prism {
+        Ok(path) => all.arg("--prism").arg(path),
+        Err(why) => all.arg("--no-prism").arg(why),
+    };
+    run("ringback-bench all", &mut all)?;
+    run(
+        "micro benchmarks (divan)",
+        // The release profile, so the benchmarks reuse the build above rather than build everything again.
+        release_cargo().args([
+            "bench",
+            "--locked",
+            "--profile",
+            "release",
+            "-p",
+            "ringback-bench",
+            "--bench",
+            "scenarios",
+            "--",
+            "--sample-count",
+            "20",
+        ]),
+    )?;
+    Ok(())
+}
+
+/// `cargo` for a release build, without the variables `cargo run` set for xtask itself: build scripts
+/// that watch them would otherwise see a change and rebuild everything on each `cargo xtask bench`.
+fn release_cargo() -> Command {
+    let mut cmd = cargo();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let set_by_cargo_run = name.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&name.as_str());
+        if set_by_cargo_run {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("CARGO_INCREMENTAL", "0");
+    cmd
+}
+
+/// Installs Prism into `dir` with npm; its executable, or why it could not be installed (the benchmark
+/// row then says "not measured" with that reason).
+fn install_prism(dir: &Path) -> std::result::Result<PathBuf, String> {
+    let bin = dir.join("node_modules/.bin/prism");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    println!("==> npm install {PRISM} into {}", dir.display());
+    let output = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--no-save", "--loglevel=error", "--prefix"])
+        .arg(dir)
+        .arg(PRISM)
+        .output();
+    match output {
+        Err(e) => Err(format!("npm is not available ({e})")),
+        Ok(o) if !o.status.success() => {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            let last =
+                stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("no output").trim().to_owned();
+            Err(format!("npm could not install {PRISM}: {last}"))
+        }
+        Ok(_) if !bin.is_file() => Err(format!("npm installed {PRISM} but left no {}", bin.display())),
+        Ok(_) => Ok(bin),
+    }
 }

@@ -823,16 +823,20 @@ impl Builder {
             (Party::Twilio | Party::Vapi, Party::Target) | (Party::Twilio, Party::Vapi)
         );
         if webhook {
+            // A body is JSON (Vapi's messages) or a form (Twilio's webhooks), never both: percent-decoding
+            // a JSON message as a form only made pairs nobody asks for.
+            let json = wire::json(&x.request_body);
+            let params = if json.is_some() { Vec::new() } else { wire::form_pairs(&x.request_body) };
             self.webhooks.push(Webhook {
                 at: m,
                 from: x.from,
                 to: x.to,
                 for_target: x.to == Party::Target || (self.native && x.to == Party::Vapi),
                 url: x.url.clone(),
-                params: wire::form_pairs(&x.request_body),
+                params,
                 query: wire::query_pairs(&x.url),
                 body: x.request_body.clone(),
-                json: wire::json(&x.request_body),
+                json,
                 expects_twiml: x.expects_twiml,
                 fault: x.fault.clone(),
                 response: x.response.clone(),

@@ -472,12 +472,25 @@ impl World {
         let Some(leg) = self.twilio.calls.get_mut(&call) else { return };
         leg.generation += 1;
         let (current, ended) = (leg.generation, leg.state.is_ended());
-        self.sched.retain(|e| match e {
-            crate::world::WorldEvent::Twilio(e) => {
-                e.call() != call || (!ended && e.generation().is_none_or(|g| g == current))
+        // Only this leg's own timers can be stale; `leg_timers` names them (and some that already fired).
+        let mut kept = Vec::new();
+        for id in self.leg_timers.remove(&call).unwrap_or_default() {
+            let keep = match self.sched.get(id) {
+                None => continue,
+                Some(crate::world::WorldEvent::Twilio(e)) => {
+                    e.call() != call || (!ended && e.generation().is_none_or(|g| g == current))
+                }
+                Some(_) => true,
+            };
+            if keep {
+                kept.push(id);
+            } else {
+                self.sched.cancel(id);
             }
-            _ => true,
-        });
+        }
+        if !kept.is_empty() {
+            self.leg_timers.insert(call, kept);
+        }
     }
 
     /// The leg exists, is live, and has not moved on since `generation`.
