@@ -52,7 +52,7 @@ pub const RULES: [Rule; 14] = [
         level: Level::Must,
         deadline_s: None,
         summary: "reject (4xx, and no call-control action) a Twilio webhook with a missing or wrong X-Twilio-Signature and a Vapi message without the configured secret or credential",
-        explanation: "Every delivery the run forged (a wrong X-Twilio-Signature, a Vapi message without its secret or signature) must be answered with a 4xx status; a 2xx, 3xx or 5xx, or no answer, breaks the rule. (Whether a forgery caused an action cannot be told apart from the genuine copy it follows; the other rules catch actions that should not have happened.)",
+        explanation: "Every delivery the run forged (a wrong X-Twilio-Signature, a Vapi message without its secret or signature) must be answered with a 4xx status; a 2xx, 3xx or 5xx, or no answer, breaks the rule. A forgery sent while nothing listened (the connection was refused: the target was down) is not judged. (Whether a forgery caused an action cannot be told apart from the genuine copy it follows; the other rules catch actions that should not have happened.)",
     },
     Rule {
         id: "tool-response",

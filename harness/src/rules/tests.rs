@@ -427,6 +427,9 @@ fn a_forged_webhook_must_be_refused() {
     s.at(2.0).twilio_hook("/voice", "", true, Answer::Status(200, "<Response/>"), forged);
     s.at(3.0).twilio_hook("/voice", "", true, Answer::Error("timeout after 15.000s"), forged);
     s.at(4.0).twilio_hook("/voice", "", true, Answer::Status(200, "<Response/>"), None);
+    // The target was down (a restart): the forgery never reached it, so it had nothing to refuse.
+    let refused = Answer::Error("connection refused: nothing answers at orchestrator.test");
+    s.at(5.0).twilio_hook("/voice", "", true, refused, forged);
     let when: Vec<SimInstant> = judge("authentic-webhooks", &s).iter().map(|v| v.at).collect();
     assert_eq!(when, [at(2.0), at(3.0)]);
 }
