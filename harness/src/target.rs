@@ -8,7 +8,6 @@
 //! `fixtures/targets/` holds annotated examples.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -167,51 +166,20 @@ fn default_ready_timeout_s() -> f64 {
 }
 
 /// A target file that cannot be used: where and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TargetError {
-    pub file: PathBuf,
-    /// 1-based; 0 when the problem is not at one place in the file.
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for TargetError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(f, "{}:{}:{}: {}", self.file.display(), self.line, self.column, self.message)
-        }
-    }
-}
-
-impl std::error::Error for TargetError {}
+pub type TargetError = ringback_scenarios::FileError;
 
 impl TargetFile {
     /// Reads and checks a target file.
     pub fn load(path: &Path) -> Result<TargetFile, TargetError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TargetError {
-            file: path.to_owned(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the target file: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TargetError::whole(path, format!("cannot read the target file: {e}")))?;
         TargetFile::parse(&text, path)
     }
 
     /// Parses and checks a target file; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<TargetFile, TargetError> {
-        let target: TargetFile = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
-            TargetError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
-        })?;
-        target.check().map_err(|message| TargetError {
-            file: file.to_owned(),
-            line: 0,
-            column: 0,
-            message,
-        })?;
+        let target: TargetFile = toml::from_str(text).map_err(|e| TargetError::toml(text, file, &e))?;
+        target.check().map_err(|message| TargetError::whole(file, message))?;
         Ok(target)
     }
 
@@ -337,14 +305,6 @@ fn placeholder_names(text: &str) -> Result<Vec<String>, String> {
         rest = &after[close + 1..];
     }
     Ok(names)
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
 }
 
 #[cfg(test)]

@@ -302,9 +302,9 @@ impl Default for OrchestratorOptions {
     }
 }
 
-/// A scenario file that cannot be used: where and why.
+/// A file that cannot be used (a scenario, a tool, a target file): where and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScenarioError {
+pub struct FileError {
     pub file: PathBuf,
     /// 1-based; 0 when the problem is not at one place in the file.
     pub line: usize,
@@ -312,7 +312,23 @@ pub struct ScenarioError {
     pub message: String,
 }
 
-impl fmt::Display for ScenarioError {
+/// A scenario file that cannot be used.
+pub type ScenarioError = FileError;
+
+impl FileError {
+    /// A problem with `file` as a whole (it cannot be read, or what it says does not hold together).
+    pub fn whole(file: &Path, message: impl Into<String>) -> FileError {
+        FileError { file: file.to_owned(), line: 0, column: 0, message: message.into() }
+    }
+
+    /// A TOML error in `text` (the contents of `file`), at the line and column it points to.
+    pub fn toml(text: &str, file: &Path, e: &toml::de::Error) -> FileError {
+        let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
+        FileError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
+    }
+}
+
+impl fmt::Display for FileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
             write!(f, "{}: {}", self.file.display(), self.message)
@@ -322,38 +338,26 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-impl std::error::Error for ScenarioError {}
+impl std::error::Error for FileError {}
 
 impl Scenario {
     /// Parses and checks a scenario; `file` names it in errors.
     /// A `tool` given as a file is read relative to `file`'s folder.
     pub fn parse(text: &str, file: &Path) -> Result<Scenario, ScenarioError> {
-        let mut scenario: Scenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
-            ScenarioError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
-        })?;
+        let mut scenario: Scenario = toml::from_str(text).map_err(|e| FileError::toml(text, file, &e))?;
         if let Some(native) = &mut scenario.native
             && let Tool::File(path) = &native.tool
         {
             native.tool = Tool::Inline(read_tool(&file.parent().unwrap_or(Path::new("")).join(path))?);
         }
-        scenario.check().map_err(|message| ScenarioError {
-            file: file.to_owned(),
-            line: 0,
-            column: 0,
-            message,
-        })?;
+        scenario.check().map_err(|message| FileError::whole(file, message))?;
         Ok(scenario)
     }
 
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
-            file: path.to_owned(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read it: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| FileError::whole(path, format!("cannot read it: {e}")))?;
         Scenario::parse(&text, path)
     }
 
