@@ -3,24 +3,16 @@
 //! what the sender got and what the target said.
 
 use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use ringback_sim::faults::{FaultAction, WebhookFault};
 use ringback_sim::journal::{Event, HttpExchange};
 use ringback_sim::runtime::SharedSim;
 use ringback_sim::world::{AccountConfig, NumberConfig, World, WorldConfig};
 
-use crate::support::{self, CALLER, NUMBER, Received, param};
+use crate::support::{self, CALLER, NUMBER, Received, param, record};
 
 const VOICE: &str = "<Response><Say>Voice speaking</Say></Response>";
 
 fn target(received: Received) -> Router {
-    let record = |path: &'static str, reply: &'static str| {
-        post(move |State(r): State<Received>, body: String| async move {
-            r.push(path, &body);
-            ([("content-type", "text/xml")], reply)
-        })
-    };
     Router::new()
         .route("/voice", record("/voice", VOICE))
         .route("/fallback", record("/fallback", "<Response><Say>Fallback speaking</Say></Response>"))

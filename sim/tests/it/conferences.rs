@@ -2,20 +2,12 @@
 //! REST redirects pulling a participant out.
 
 use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use ringback_sim::ids::CallSid;
 use ringback_sim::twilio::wire::FormParams;
 
-use crate::support::{self, ACCOUNT, CALLER, NUMBER, Received, param};
+use crate::support::{self, ACCOUNT, CALLER, NUMBER, Received, param, record};
 
 fn target(received: Received) -> Router {
-    let record = |path: &'static str, reply: &'static str| {
-        post(move |State(r): State<Received>, body: String| async move {
-            r.push(path, &body);
-            ([("content-type", "text/xml")], reply)
-        })
-    };
     Router::new()
         .route(
             "/voice",

@@ -4,15 +4,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
 
-use crate::support::{self, CALLER, NUMBER, Received, param};
+use crate::support::{self, CALLER, NUMBER, Received, param, record};
 
 fn target(received: Received, voice: &'static str, after: &'static str) -> Router {
-    let record = |path: &'static str, reply: &'static str| {
-        post(move |State(r): State<Received>, body: String| async move {
-            r.push(path, &body);
-            ([("content-type", "text/xml")], reply)
-        })
-    };
     Router::new()
         .route("/voice", record("/voice", voice))
         .route("/after", record("/after", after))

@@ -66,6 +66,16 @@ pub type Pairs = Vec<(String, String)>;
 #[derive(Clone, Debug, Default)]
 pub struct Received(pub Arc<Mutex<Vec<(String, Pairs)>>>);
 
+/// A POST route that records the form body it gets under `path` and answers `reply` as TwiML.
+pub fn record(path: &'static str, reply: &'static str) -> axum::routing::MethodRouter<Received> {
+    axum::routing::post(
+        move |axum::extract::State(r): axum::extract::State<Received>, body: String| async move {
+            r.push(path, &body);
+            ([("content-type", "text/xml")], reply)
+        },
+    )
+}
+
 impl Received {
     pub fn push(&self, path: &str, body: &str) {
         let pairs = form_urlencoded::parse(body.as_bytes()).into_owned().collect();
