@@ -115,7 +115,7 @@ pub(crate) fn blame(facts: &Facts, caller: &Leg) -> Option<(String, Vec<u64>)> {
         let session_end =
             last.vapi_call.as_deref().and_then(|id| facts.vapi_calls.get(id)).and_then(|v| v.ended.as_ref());
         if facts.native
-            && let Some((_, reason)) = session_end.filter(|(_, reason)| reason.contains("transfer"))
+            && let Some((_, reason)) = session_end.filter(|(_, reason)| is_transfer_error(reason))
         {
             return Some((
                 format!(
@@ -159,6 +159,13 @@ pub(crate) fn blame(facts: &Facts, caller: &Leg) -> Option<(String, Vec<u64>)> {
     let mut lines = vec![line];
     lines.extend(caller.notifications.iter().filter(|(m, _, _)| *m <= ended.at).map(|(m, _, _)| m.seq));
     Some((why, lines))
+}
+
+/// Whether a Vapi `endedReason` says the call ended because a transfer failed: one of the spec's
+/// `call.in-progress.error-…transfer…` reasons (`error-transfer-failed`, `error-warm-transfer-max-duration`,
+/// …), not a customer's hang-up around a transfer (`customer-ended-call-during-transfer`).
+fn is_transfer_error(reason: &str) -> bool {
+    reason.strip_prefix("call.in-progress.error-").is_some_and(|r| r.contains("transfer"))
 }
 
 /// `caller-never-dropped`.
@@ -432,4 +439,20 @@ pub fn context_carryover(facts: &Facts) -> Vec<Violation> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_vapi_transfer_errors_are_the_transfer_ending_the_call() {
+        for reason in
+            ["call.in-progress.error-transfer-failed", "call.in-progress.error-warm-transfer-max-duration"]
+        {
+            assert!(super::is_transfer_error(reason), "{reason}");
+        }
+        for reason in ["customer-ended-call-during-transfer", "silence-timed-out", "assistant-forwarded-call"]
+        {
+            assert!(!super::is_transfer_error(reason), "{reason}");
+        }
+    }
 }
