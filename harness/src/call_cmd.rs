@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use reqwest::Method;
 
 /// Drive the fakes of a running `ringback serve` by hand.
 #[derive(Debug, clap::Args)]
@@ -61,7 +62,7 @@ async fn call(args: CallArgs) -> Result<()> {
     match args.action {
         Action::Place { from, to } => {
             let answer = control
-                .send("POST", "/_ringback/calls", Some(serde_json::json!({"from": from, "to": to})))
+                .send(Method::POST, "/_ringback/calls", Some(serde_json::json!({"from": from, "to": to})))
                 .await?;
             let call: serde_json::Value =
                 serde_json::from_str(&answer).context("the control API's answer")?;
@@ -69,14 +70,14 @@ async fn call(args: CallArgs) -> Result<()> {
         }
         Action::Say { sid, text } => {
             let body = serde_json::json!({"text": text.join(" ")});
-            control.send("POST", &format!("/_ringback/calls/{sid}/say"), Some(body)).await?;
+            control.send(Method::POST, &format!("/_ringback/calls/{sid}/say"), Some(body)).await?;
         }
         Action::Press { sid, digits } => {
             let body = serde_json::json!({"digits": digits});
-            control.send("POST", &format!("/_ringback/calls/{sid}/digits"), Some(body)).await?;
+            control.send(Method::POST, &format!("/_ringback/calls/{sid}/digits"), Some(body)).await?;
         }
         Action::Hangup { sid } => {
-            control.send("POST", &format!("/_ringback/calls/{sid}/hangup"), None).await?;
+            control.send(Method::POST, &format!("/_ringback/calls/{sid}/hangup"), None).await?;
         }
         Action::Phone { number, behaviour } => {
             let body = if behaviour.trim_start().starts_with('{') {
@@ -85,10 +86,10 @@ async fn call(args: CallArgs) -> Result<()> {
             } else {
                 serde_json::json!({"answer": behaviour})
             };
-            control.send("PUT", &format!("/_ringback/phones/{number}"), Some(body)).await?;
+            control.send(Method::PUT, &format!("/_ringback/phones/{number}"), Some(body)).await?;
         }
         Action::List => {
-            let answer = control.send("GET", "/_ringback/calls", None).await?;
+            let answer = control.send(Method::GET, "/_ringback/calls", None).await?;
             let calls: Vec<serde_json::Value> =
                 serde_json::from_str(&answer).context("the control API's answer")?;
             for c in calls {
@@ -107,7 +108,8 @@ async fn call(args: CallArgs) -> Result<()> {
         Action::Timeline { follow } => {
             let mut read = 0usize;
             loop {
-                let answer = control.send("GET", &format!("/_ringback/timeline?after={read}"), None).await?;
+                let answer =
+                    control.send(Method::GET, &format!("/_ringback/timeline?after={read}"), None).await?;
                 for line in answer.lines() {
                     say!("{line}");
                     read += 1;
@@ -130,9 +132,8 @@ struct Control {
 
 impl Control {
     /// Sends a request; the answer's body on 2xx, else an error with the API's own message.
-    async fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> Result<String> {
+    async fn send(&self, method: Method, path: &str, body: Option<serde_json::Value>) -> Result<String> {
         let url = format!("{}{path}", self.base);
-        let method = reqwest::Method::from_bytes(method.as_bytes()).context("an HTTP method")?;
         let mut request = self.client.request(method, &url);
         if let Some(body) = body {
             request = request.json(&body);

@@ -268,7 +268,7 @@ enum Act {
 }
 
 /// The caller's script: dial, ask, say, press keys, hang up, each at its time; a hang-up on a moment of the call is the
-/// world's to watch for (`World::hang_up_on`), so it lands exactly when the journal shows the moment.
+/// world's to watch for (`World::watch`), so it lands exactly when the journal shows the moment.
 fn spawn_caller(sim: &SharedSim, caller: CallerPlan, restart_on: Option<(CallMoment, f64)>) {
     let sim = sim.clone();
     tokio::spawn(async move {
@@ -278,11 +278,11 @@ fn spawn_caller(sim: &SharedSim, caller: CallerPlan, restart_on: Option<(CallMom
             let leg = w.place_inbound_call(&caller.number, ringback_scenarios::plan::SERVICE_NUMBER)?;
             if let Some(PlannedHangUp::On(moment, after_s)) = caller.hang_up {
                 let after = SimDuration::from_secs_f64(after_s);
-                w.hang_up_on(Watch::new(leg, moment, after, caller.specialists.clone()));
+                w.watch(Watch::new(leg, moment, after, caller.specialists.clone()));
             }
             if let Some((moment, after_s)) = restart_on {
                 let after = SimDuration::from_secs_f64(after_s);
-                w.hang_up_on(Watch::new(leg, moment, after, caller.specialists.clone()).signalling(RESTART));
+                w.watch(Watch::new(leg, moment, after, caller.specialists.clone()).signalling(RESTART));
             }
             Ok::<_, String>(leg)
         });

@@ -367,7 +367,7 @@ pub struct World {
     delayed: IndexMap<DeliveryId, Delayed>,
     /// Answers a `slow-answer` fault holds back, with what the sender will get.
     held: IndexMap<DeliveryId, (Pending, Result<TargetResponse, DeliveryError>)>,
-    /// What scripted callers wait for (`hang_up_on`), and how far the journal has been read for them.
+    /// What scripted callers and the harness wait for (`watch`), and how far the journal has been read for them.
     watches: Vec<Watch>,
     watched_up_to: usize,
     effects: Vec<Effect>,
@@ -492,12 +492,13 @@ impl World {
         }
     }
 
-    /// A scripted caller on `call` hangs up `after` the first time `watch` sees its moment.
-    pub fn hang_up_on(&mut self, watch: Watch) {
+    /// Watches the journal for `watch`'s moment; `after` it comes, the caller hangs up or the signal is
+    /// raised (`watch.then`).
+    pub fn watch(&mut self, watch: Watch) {
         self.watches.push(watch);
     }
 
-    /// Reads the journal lines no watch has seen yet; a watch whose moment came schedules its hang-up,
+    /// Reads the journal lines no watch has seen yet; a watch whose moment came schedules its hang-up or signal,
     /// counted from the line that shows the moment.
     fn watch_journal(&mut self) {
         if !self.watches.iter().any(Watch::armed) {

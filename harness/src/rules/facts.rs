@@ -264,7 +264,7 @@ pub struct RestAction {
     pub at: Moment,
     pub by: Party,
     /// Whether the target sent it: a client of the fakes, or in a `vapi-native` run the fake Vapi.
-    pub from_target: bool,
+    from_target: bool,
     /// `Twilio` or `Vapi`.
     pub api: Party,
     pub method: String,
@@ -350,7 +350,7 @@ pub struct Webhook {
     pub from: Party,
     pub to: Party,
     /// Whether it was sent to the target: an orchestrator, or in a `vapi-native` run the fake Vapi.
-    pub for_target: bool,
+    for_target: bool,
     pub url: String,
     /// The form body (Twilio's webhooks).
     pub params: Vec<(String, String)>,
