@@ -6,6 +6,8 @@
 //! facts and judges the fourteen conformance rules over them; [`fuzz`] explores generated scenarios and
 //! shrinks a failure to a scenario file.
 
+pub mod conform;
+pub mod front;
 pub mod fuzz;
 pub mod normalize;
 pub mod reference;

@@ -33,6 +33,10 @@ enum Command {
     /// Run scenario files or folders (default: the built-in library) against a target and judge every
     /// conformance rule. Exit code 0: every MUST rule held; 1: a rule broke; 2: bad input.
     Run(run_cmd::RunArgs),
+    /// Judge an orchestrator over HTTP: start it with a target file's command, pointed at the fakes on
+    /// loopback ports, and run the scenarios that apply to it at once, in real (optionally scaled) time.
+    /// The same outputs and exit codes as `run`.
+    Conform(run_cmd::ConformArgs),
     /// Explore generated scenarios (outcomes, timings, hang-ups, faults, 1 to 50 callers) against a target;
     /// the first failure is shrunk to a minimal scenario file that `ringback run` replays.
     Fuzz(run_cmd::FuzzArgs),
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(args),
+        Command::Conform(args) => run_cmd::conform(args),
         Command::Fuzz(args) => run_cmd::fuzz(args),
         Command::Rules => {
             run_cmd::rules();

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringback_orchestrator::config::Config;
+use ringback_scenarios::plan::SERVICE_NUMBER;
 use ringback_scenarios::{CallerPlan, Expect, Plan, PlannedHangUp};
 use ringback_sim::ids::CallSid;
 use ringback_sim::journal::Journal;
@@ -124,11 +125,11 @@ pub fn run_native(plan: &Plan) -> Result<Run, String> {
         // Every webhook goes to the fake Vapi, in process; there is no one else to send one to.
         let sim = Sim::new(world, Clock::start(1.0), Arc::new(InMemoryTransport::new()));
         for caller in &plan.callers {
-            spawn_caller(&sim, caller.clone(), None);
+            spawn_caller(&sim, caller.clone(), SERVICE_NUMBER, None);
         }
         let (until_actions, deadline) = horizon(plan);
         settle(&sim, until_actions, deadline, || std::future::ready(())).await;
-        Ok(judge(plan, &sim))
+        Ok(judge(plan, &sim, &context(plan)))
     })
 }
 
@@ -165,7 +166,7 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         });
     }
     for (i, caller) in plan.callers.iter().enumerate() {
-        spawn_caller(&reference.sim, caller.clone(), restart_on.filter(|_| i == 0));
+        spawn_caller(&reference.sim, caller.clone(), SERVICE_NUMBER, restart_on.filter(|_| i == 0));
     }
     let (until_actions, deadline) = horizon(plan);
     settle(&reference.sim, until_actions, deadline, || {
@@ -177,11 +178,11 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         }
     })
     .await;
-    Ok(judge(plan, &reference.sim))
+    Ok(judge(plan, &reference.sim, &context(plan)))
 }
 
 /// When the scenario's last scripted action happens, and when its run must end.
-fn horizon(plan: &Plan) -> (SimInstant, SimInstant) {
+pub(crate) fn horizon(plan: &Plan) -> (SimInstant, SimInstant) {
     let last_action = plan
         .callers
         .iter()
@@ -199,12 +200,11 @@ fn horizon(plan: &Plan) -> (SimInstant, SimInstant) {
 }
 
 /// The run's journal, what became of each caller, and the broken rules that apply.
-fn judge(plan: &Plan, sim: &SharedSim) -> Run {
+pub(crate) fn judge(plan: &Plan, sim: &SharedSim, context: &Context) -> Run {
     let journal = sim.world().journal().clone();
-    let context = context(plan);
-    let facts = Facts::new(&journal, &context);
+    let facts = Facts::new(&journal, context);
     let callers = plan.callers.iter().map(|c| outcome(&facts, c)).collect();
-    let mut violations = crate::rules::evaluate_facts(&facts, &context);
+    let mut violations = crate::rules::evaluate_facts(&facts, context);
     if let Some(only) = &plan.rules {
         violations.retain(|v| only.iter().any(|id| id == v.rule));
     }
@@ -258,7 +258,7 @@ pub fn context(plan: &Plan) -> Context {
 }
 
 /// The signal a watched restart moment raises.
-const RESTART: u64 = 1;
+pub(crate) const RESTART: u64 = 1;
 
 /// One thing a scripted caller does.
 enum Act {
@@ -269,13 +269,22 @@ enum Act {
 
 /// The caller's script: dial, ask, say, press keys, hang up, each at its time; a hang-up on a moment of the call is the
 /// world's to watch for (`World::watch`), so it lands exactly when the journal shows the moment.
-fn spawn_caller(sim: &SharedSim, caller: CallerPlan, restart_on: Option<(CallMoment, f64)>) {
+///
+/// Times are the world's: a world whose clock is scaled (`--time-scale`) plays the script scaled.
+pub(crate) fn spawn_caller(
+    sim: &SharedSim,
+    caller: CallerPlan,
+    service_number: &str,
+    restart_on: Option<(CallMoment, f64)>,
+) {
     let sim = sim.clone();
+    let service_number = service_number.to_owned();
     tokio::spawn(async move {
-        let start = tokio::time::Instant::now();
-        tokio::time::sleep_until(start + Duration::from_secs_f64(caller.dial_at_s)).await;
+        let clock = sim.clock();
+        let at = |s: f64| clock.deadline(SimInstant::ZERO + SimDuration::from_secs_f64(s));
+        tokio::time::sleep_until(at(caller.dial_at_s)).await;
         let placed = sim.with(|w| {
-            let leg = w.place_inbound_call(&caller.number, ringback_scenarios::plan::SERVICE_NUMBER)?;
+            let leg = w.place_inbound_call(&caller.number, &service_number)?;
             if let Some(PlannedHangUp::On(moment, after_s)) = caller.hang_up {
                 let after = SimDuration::from_secs_f64(after_s);
                 w.watch(Watch::new(leg, moment, after, caller.specialists.clone()));
@@ -295,7 +304,7 @@ fn spawn_caller(sim: &SharedSim, caller: CallerPlan, restart_on: Option<(CallMom
         // Stable: what the file lists at the same instant happens in the order above.
         moments.sort_by(|a, b| a.0.total_cmp(&b.0));
         for (when, act) in moments {
-            tokio::time::sleep_until(start + Duration::from_secs_f64(when)).await;
+            tokio::time::sleep_until(at(when)).await;
             match act {
                 // A caller who is not talking to an assistant at that moment is not heard; that is the
                 // scenario's business, not an error.

@@ -24,6 +24,13 @@ pub struct RunArgs {
     /// Scenarios run at once (default: one per core).
     #[arg(long)]
     pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub outputs: Outputs,
+}
+
+/// The reports a run writes besides its verdict lines.
+#[derive(Debug, clap::Args)]
+pub struct Outputs {
     /// Write JUnit XML here (a testcase per scenario and rule).
     #[arg(long)]
     pub junit: Option<PathBuf>,
@@ -35,6 +42,29 @@ pub struct RunArgs {
     pub json: Option<PathBuf>,
 }
 
+/// Judges an orchestrator over HTTP: the scenarios that apply to it, at once, in real time.
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
+    /// The target file (TOML): the orchestrator's webhooks, transfer style, credentials and the command
+    /// that starts it (see `fixtures/targets/reference.toml`).
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Scenario files or folders of them (default: the built-in library).
+    pub paths: Vec<PathBuf>,
+    /// Real seconds per simulated second (0.1 makes a 30 s ring take 3 s). The orchestrator's own timers
+    /// are not scaled.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// The seed of every scenario that sets none.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where the orchestrator's output goes (default: `ringback-conform-NAME.log` in the temporary folder).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    #[command(flatten)]
+    pub outputs: Outputs,
+}
+
 /// A scenario to run: its name and where it came from.
 struct Named {
     name: String,
@@ -42,12 +72,14 @@ struct Named {
 }
 
 /// What `--target` names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Target {
     /// The reference orchestrator, in process.
     Reference,
     /// The fake Vapi transferring by itself.
     VapiNative,
+    /// An orchestrator described by a target file: `ringback conform`.
+    File(PathBuf),
 }
 
 impl Target {
@@ -60,35 +92,31 @@ impl Target {
                 if !path.exists() {
                     bail!("target `{file}` is neither `reference`, `vapi-native` nor a target file");
                 }
-                ringback::target::TargetFile::load(path)?;
-                bail!(
-                    "target file {file} is valid, but this version runs only `reference` (the in-process \
-                     reference orchestrator) and `vapi-native` (the fake Vapi's own transfers); running an \
-                     external orchestrator is not supported yet"
-                )
+                Ok(Target::File(path.to_owned()))
             }
         }
     }
 
     /// Whether `scenario` is written for this target: a `[native]` scenario for `vapi-native`, any other
     /// for an orchestrator.
-    fn runs(self, scenario: &Scenario) -> bool {
-        scenario.native.is_some() == (self == Target::VapiNative)
+    fn runs(&self, scenario: &Scenario) -> bool {
+        scenario.native.is_some() == (*self == Target::VapiNative)
     }
 }
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let target = Target::parse(&args.target)?;
-    let scenarios = load(&args.paths).map_err(|errors| {
-        anyhow::anyhow!(
-            "{} bad scenario file(s):\n{}",
-            errors.len(),
-            errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
-        )
-    })?;
-    if scenarios.is_empty() {
-        bail!("no scenario files (*.toml) found in {}", show(&args.paths));
+    if let Target::File(file) = target {
+        return conform(ConformArgs {
+            target: file,
+            paths: args.paths,
+            time_scale: 1.0,
+            seed: args.seed,
+            log: None,
+            outputs: args.outputs,
+        });
     }
+    let scenarios = load_all(&args.paths)?;
     let (scenarios, skipped): (Vec<Named>, Vec<Named>) =
         scenarios.into_iter().partition(|n| target.runs(&n.scenario));
     if scenarios.is_empty() {
@@ -116,7 +144,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     if !skipped.is_empty() {
         let (kind, hint) = match target {
             Target::VapiNative => ("orchestrator", "they need an orchestrator target"),
-            Target::Reference => ("vapi-native", "run them with `--target vapi-native`"),
+            _ => ("vapi-native", "run them with `--target vapi-native`"),
         };
         say!(
             "skipped {} {kind} scenario(s) that do not apply to target `{}` ({hint})",
@@ -124,21 +152,124 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             args.target
         );
     }
-    if let Some(path) = &args.json {
-        let text =
-            serde_json::to_string_pretty(&report::json(&verdicts, &args.target)).context("rendering JSON")?;
+    finish(&verdicts, &args.outputs, &args.target)
+}
+
+/// Writes the reports asked for; the exit code the verdicts give.
+fn finish(verdicts: &[Verdict], outputs: &Outputs, target: &str) -> Result<ExitCode> {
+    if let Some(path) = &outputs.json {
+        let text = serde_json::to_string_pretty(&report::json(verdicts, target)).context("rendering JSON")?;
         write_atomically(path, &text)?;
     }
-    if let Some(path) = &args.junit {
-        write_atomically(path, &report::junit(&verdicts))?;
+    if let Some(path) = &outputs.junit {
+        write_atomically(path, &report::junit(verdicts))?;
     }
-    if let Some(path) = &args.report {
-        write_atomically(path, &report::markdown(&verdicts, &args.target))?;
+    if let Some(path) = &outputs.report {
+        write_atomically(path, &report::markdown(verdicts, target))?;
     }
     if verdicts.iter().any(|v| v.outcome.is_err()) {
         return Ok(ExitCode::from(2));
     }
     Ok(if verdicts.iter().all(Verdict::passed) { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Every scenario in `paths` (default: the library), or every bad file's error.
+fn load_all(paths: &[PathBuf]) -> Result<Vec<Named>> {
+    let scenarios = load(paths).map_err(|errors| {
+        anyhow::anyhow!(
+            "{} bad scenario file(s):\n{}",
+            errors.len(),
+            errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
+        )
+    })?;
+    if scenarios.is_empty() {
+        bail!("no scenario files (*.toml) found in {}", show(paths));
+    }
+    Ok(scenarios)
+}
+
+/// `ringback conform` (and `ringback run --target FILE`).
+pub fn conform(args: ConformArgs) -> Result<ExitCode> {
+    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        bail!("--time-scale {}: expected a positive number", args.time_scale);
+    }
+    let target = ringback::target::TargetFile::load(&args.target)?;
+    let name = target.name(&args.target);
+    let scenarios = load_all(&args.paths)?;
+    let mut chosen = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
+    for named in scenarios {
+        let plan = named.scenario.plan(args.seed);
+        match ringback::conform::skip_reason(&target, &plan) {
+            Some(reason) => skipped.push((named.name, reason)),
+            None => chosen.push((named, plan)),
+        }
+    }
+    let report_skips = || {
+        let mut reasons: Vec<&str> = skipped.iter().map(|(_, r)| r.as_str()).collect();
+        reasons.dedup();
+        for reason in reasons {
+            let names: Vec<&str> =
+                skipped.iter().filter(|(_, r)| r == reason).map(|(n, _)| n.as_str()).collect();
+            say!("skipped {} scenario(s) because {reason}: {}", names.len(), names.join(", "));
+        }
+    };
+    if chosen.is_empty() {
+        report_skips();
+        bail!("none of the scenarios in {} applies to target {}", show(&args.paths), args.target.display());
+    }
+    let log = args.log.clone().unwrap_or_else(|| {
+        let stem: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        std::env::temp_dir().join(format!("ringback-conform-{stem}.log"))
+    });
+    let _ = std::fs::remove_file(&log);
+    let options = ringback::conform::Options { time_scale: args.time_scale, log: log.clone() };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let plans: Vec<_> = chosen.iter().map(|(_, plan)| plan.clone()).collect();
+    say!(
+        "ringback: {} scenario(s) against {name} ({}), in real time{}",
+        plans.len(),
+        args.target.display(),
+        if args.time_scale == 1.0 { String::new() } else { format!(" scaled by {}", args.time_scale) }
+    );
+    let found = runtime
+        .block_on(ringback::conform::conform(&target, &args.target, plans, &options))
+        .map_err(|e| anyhow::anyhow!("target {}: {e}", args.target.display()))?;
+    let verdicts: Vec<Verdict> = chosen
+        .iter()
+        .zip(found.runs)
+        .map(|((named, plan), outcome)| Verdict {
+            name: named.name.clone(),
+            description: named.scenario.description.clone(),
+            seed: plan.seed,
+            rules: applicable_rules(plan),
+            outcome,
+        })
+        .collect();
+    for v in &verdicts {
+        say!("{}", v.line());
+    }
+    say!("{}", report::summary(&verdicts));
+    report_skips();
+    if !found.unattributed.is_empty() {
+        let requests: Vec<String> = found.unattributed.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+        say!(
+            "requests that named no scenario's call, number or conference (a world with the account and no \
+             callers answered them): {}",
+            requests.join(", ")
+        );
+    }
+    say!("the orchestrator's output: {}", log.display());
+    finish(&verdicts, &args.outputs, &name)
+}
+
+/// The rules a plan is judged by.
+fn applicable_rules(plan: &ringback_scenarios::Plan) -> Vec<&'static str> {
+    match &plan.rules {
+        Some(only) => RULES.iter().map(|r| r.id).filter(|id| only.iter().any(|o| o == id)).collect(),
+        None => RULES.iter().map(|r| r.id).collect(),
+    }
 }
 
 /// Runs every scenario on `jobs` threads, each in its own world and runtime; verdicts in input order.
@@ -165,15 +296,11 @@ fn run_all(scenarios: &[Named], seed: u64, jobs: usize, progress: &indicatif::Pr
 
 fn verdict(named: &Named, seed: u64) -> Verdict {
     let plan = named.scenario.plan(seed);
-    let rules = match &plan.rules {
-        Some(only) => RULES.iter().map(|r| r.id).filter(|id| only.iter().any(|o| o == id)).collect(),
-        None => RULES.iter().map(|r| r.id).collect(),
-    };
     Verdict {
         name: named.name.clone(),
         description: named.scenario.description.clone(),
         seed: plan.seed,
-        rules,
+        rules: applicable_rules(&plan),
         outcome: ringback::run::run(&plan),
     }
 }

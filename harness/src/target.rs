@@ -61,6 +61,9 @@ pub struct TargetFile {
 pub struct Webhooks {
     /// The Twilio number's voice URL.
     pub voice: String,
+    /// The number's voice fallback URL, which Twilio asks when the voice URL fails (times out, answers
+    /// 5xx or unusable TwiML); none when absent.
+    pub voice_fallback: Option<String>,
     /// The Twilio number's status callback, if it wants one.
     pub status: Option<String>,
     /// The Vapi assistant's server URL.
@@ -71,6 +74,8 @@ impl Default for Webhooks {
     fn default() -> Self {
         Webhooks {
             voice: "/twilio/voice".into(),
+            // The reference's voice handler answers a repeated webhook the same way: its own fallback.
+            voice_fallback: Some("/twilio/voice".into()),
             status: Some("/twilio/caller-status".into()),
             vapi: "/vapi/webhook".into(),
         }
@@ -204,7 +209,11 @@ impl TargetFile {
         placeholders("`url`", &self.url)?;
         let hooks =
             [("webhooks.voice", Some(&self.webhooks.voice)), ("webhooks.vapi", Some(&self.webhooks.vapi))];
-        for (what, hook) in hooks.into_iter().chain([("webhooks.status", self.webhooks.status.as_ref())]) {
+        let optional = [
+            ("webhooks.status", self.webhooks.status.as_ref()),
+            ("webhooks.voice_fallback", self.webhooks.voice_fallback.as_ref()),
+        ];
+        for (what, hook) in hooks.into_iter().chain(optional) {
             if let Some(hook) = hook
                 && !(hook.starts_with('/') || hook.starts_with("http://") || hook.starts_with("https://"))
             {

@@ -23,6 +23,70 @@ pub const WEBHOOK_SECRET: &str = "ringback-webhook-secret";
 /// The transfer tool's function name.
 pub const TRANSFER_TOOL: &str = "transfer_to_specialist";
 
+/// Where the world sends the target's webhooks, the credentials it accepts and signs with, and how the
+/// scripted assistant calls the transfer tool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wiring {
+    pub voice_url: String,
+    pub voice_fallback_url: Option<String>,
+    pub status_callback: Option<String>,
+    /// The assistant's `server.url`.
+    pub server_url: String,
+    pub webhook_secret: String,
+    pub account: AccountSid,
+    pub auth_token: String,
+    pub vapi_api_key: String,
+    pub assistant_id: String,
+    pub phone_number_id: String,
+    /// The number callers dial.
+    pub service_number: String,
+    /// The transfer tool's function name.
+    pub tool: String,
+    pub arguments: ToolArguments,
+}
+
+/// The transfer tool's arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ToolArguments {
+    /// `department` for a department, `number` for a number: the reference orchestrator's tool.
+    ByKind,
+    /// Each argument's template, with `{department}` and `{number}` standing for the destination (a
+    /// number asked for directly stands for both).
+    Templates(std::collections::BTreeMap<String, String>),
+}
+
+impl ToolArguments {
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            ToolArguments::ByKind => vec!["department", "number"],
+            ToolArguments::Templates(t) => t.keys().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl Wiring {
+    /// The reference orchestrator at `url`, with ringback's test credentials.
+    pub fn reference(url: &str) -> Wiring {
+        Wiring {
+            voice_url: format!("{url}/twilio/voice"),
+            // The voice handler answers a repeated webhook for a call the same way, so it is its own
+            // fallback: Twilio asks it again when the first fetch fails (11200, 11205, 12100).
+            voice_fallback_url: Some(format!("{url}/twilio/voice")),
+            status_callback: Some(format!("{url}/twilio/caller-status")),
+            server_url: format!("{url}/vapi/webhook"),
+            webhook_secret: WEBHOOK_SECRET.into(),
+            account: ACCOUNT,
+            auth_token: AUTH_TOKEN.into(),
+            vapi_api_key: VAPI_API_KEY.into(),
+            assistant_id: ASSISTANT_ID.into(),
+            phone_number_id: PHONE_NUMBER_ID.into(),
+            service_number: SERVICE_NUMBER.into(),
+            tool: TRANSFER_TOOL.into(),
+            arguments: ToolArguments::ByKind,
+        }
+    }
+}
+
 /// A scenario made concrete.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -202,6 +266,36 @@ impl Plan {
         }
     }
 
+    /// Gives the plan numbers and department names of its own, block `block` of many plans served by
+    /// one orchestrator at once: every caller and specialist number (and every number a caller asks for)
+    /// becomes `+1999BBBBNNNN`, every department `NAME_bBBBB`, and the seed is moved so that the SIDs
+    /// and ids its world draws differ from every other block's. The service number stays.
+    pub fn relabel(&mut self, block: u16) {
+        let mut numbers: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        let mut renumber = |n: &mut String| {
+            let next = numbers.len();
+            *n = numbers.entry(n.clone()).or_insert_with(|| format!("+1999{block:04}{next:04}")).clone();
+        };
+        let rename = |name: &mut String| *name = format!("{name}_b{block:04}");
+        for caller in &mut self.callers {
+            renumber(&mut caller.number);
+        }
+        for (name, department) in &mut self.departments {
+            rename(name);
+            department.iter_mut().for_each(&mut renumber);
+        }
+        for (number, _) in &mut self.phones {
+            renumber(number);
+        }
+        for caller in &mut self.callers {
+            caller.specialists.iter_mut().for_each(&mut renumber);
+            for destination in caller.requests.iter_mut().flat_map(|r| &mut r.destinations) {
+                if destination.starts_with('+') { renumber(destination) } else { rename(destination) }
+            }
+        }
+        self.seed ^= u64::from(block) << 48;
+    }
+
     /// Numbers a voicemail machine or a fax answers.
     pub fn machines(&self) -> Vec<String> {
         self.phones
@@ -211,40 +305,44 @@ impl Plan {
             .collect()
     }
 
-    /// The world the fakes run. With an orchestrator, the service number's voice URL and the
-    /// assistant's server are at `orchestrator_url`; in a `vapi-native` plan the number is the fake
-    /// Vapi's (imported, with the assistant) and the assistant transfers with the plan's tool.
+    /// The world the fakes run for the reference orchestrator at `orchestrator_url` (or, in a
+    /// `vapi-native` plan, for the fake Vapi alone): see [`Plan::wired_world`].
     pub fn world_config(&self, orchestrator_url: &str) -> WorldConfig {
+        self.wired_world(&Wiring::reference(orchestrator_url))
+    }
+
+    /// The world the fakes run. With an orchestrator, the service number's voice URL and the
+    /// assistant's server are where `wiring` says; in a `vapi-native` plan the number is the fake
+    /// Vapi's (imported, with the assistant) and the assistant transfers with the plan's tool.
+    pub fn wired_world(&self, wiring: &Wiring) -> WorldConfig {
         let vapi_url = ringback_sim::vapi::VapiConfig::default().public_url;
         let (voice_url, voice_fallback_url, status_callback) = match self.native_tool {
-            Some(_) => (format!("{vapi_url}/twilio/inbound_call"), None, format!("{vapi_url}/twilio/status")),
-            // The voice handler answers a repeated webhook for a call the same way, so it is its own
-            // fallback: Twilio asks it again when the first fetch fails (11200, 11205, 12100).
-            None => (
-                format!("{orchestrator_url}/twilio/voice"),
-                Some(format!("{orchestrator_url}/twilio/voice")),
-                format!("{orchestrator_url}/twilio/caller-status"),
-            ),
+            Some(_) => {
+                (format!("{vapi_url}/twilio/inbound_call"), None, Some(format!("{vapi_url}/twilio/status")))
+            }
+            None => {
+                (wiring.voice_url.clone(), wiring.voice_fallback_url.clone(), wiring.status_callback.clone())
+            }
         };
         let mut config = WorldConfig {
             seed: self.seed,
             accounts: vec![AccountConfig {
-                sid: ACCOUNT,
-                auth_token: AUTH_TOKEN.into(),
+                sid: wiring.account,
+                auth_token: wiring.auth_token.clone(),
                 numbers: vec![NumberConfig {
-                    phone_number: SERVICE_NUMBER.into(),
+                    phone_number: wiring.service_number.clone(),
                     voice_url: Some(voice_url),
                     voice_method: None,
                     voice_fallback_url,
-                    status_callback: Some(status_callback),
+                    status_callback,
                 }],
             }],
             faults: self.faults.clone(),
             ..WorldConfig::default()
         };
-        config.vapi.api_keys = vec![VAPI_API_KEY.into()];
+        config.vapi.api_keys = vec![wiring.vapi_api_key.clone()];
         let mut assistant = json!({
-            "id": ASSISTANT_ID,
+            "id": wiring.assistant_id,
             "name": "front-desk",
             "firstMessage": "Hello, thanks for calling. How can I help?",
             "model": {
@@ -252,21 +350,20 @@ impl Plan {
                 "messages": [{"role": "system", "content": "You answer calls and transfer callers to specialists when they ask."}],
                 "tools": [self.native_tool.clone().unwrap_or_else(|| json!(
                     {"type": "function", "function": {
-                        "name": TRANSFER_TOOL,
+                        "name": wiring.tool,
                         "description": "Transfer the caller to a human specialist.",
-                        "parameters": {"type": "object", "properties": {
-                            "department": {"type": "string"}, "number": {"type": "string"}}}}}))],
+                        "parameters": {"type": "object", "properties": Value::Object(
+                            wiring.arguments.keys().into_iter().map(|k| (k.to_owned(), json!({"type": "string"}))).collect())}}}))],
             },
         });
         let mut number = json!({
-            "id": PHONE_NUMBER_ID, "provider": "twilio", "number": SERVICE_NUMBER,
-            "twilioAccountSid": ACCOUNT.to_string(), "twilioAuthToken": AUTH_TOKEN,
+            "id": wiring.phone_number_id, "provider": "twilio", "number": wiring.service_number,
+            "twilioAccountSid": wiring.account.to_string(), "twilioAuthToken": wiring.auth_token,
         });
         match &self.native_tool {
-            Some(_) => number["assistantId"] = json!(ASSISTANT_ID),
+            Some(_) => number["assistantId"] = json!(wiring.assistant_id),
             None => {
-                assistant["server"] =
-                    json!({"url": format!("{orchestrator_url}/vapi/webhook"), "secret": WEBHOOK_SECRET});
+                assistant["server"] = json!({"url": wiring.server_url, "secret": wiring.webhook_secret});
             }
         }
         config.vapi.assistants.push(assistant);
@@ -277,7 +374,7 @@ impl Plan {
                 turns.push(Turn {
                     user: Some(format!("rq{:04}x{j:02}", k + 1)),
                     say: Some("Let me connect you.".into()),
-                    tool_calls: request.destinations.iter().map(|to| self.tool_call(to)).collect(),
+                    tool_calls: request.destinations.iter().map(|to| self.tool_call(wiring, to)).collect(),
                     ..Turn::default()
                 });
             }
@@ -291,15 +388,34 @@ impl Plan {
     }
 
     /// The assistant's tool call for a transfer to `to` (a department or a number): the orchestrator's
-    /// tool with `department` or `number`, or the native tool with the `destination` number (a
-    /// department's first).
-    fn tool_call(&self, to: &str) -> ToolInvocation {
-        let mut arguments = Map::new();
-        let Some(tool) = &self.native_tool else {
-            let key = if to.starts_with('+') { "number" } else { "department" };
-            arguments.insert(key.into(), Value::String(to.to_owned()));
-            return ToolInvocation { name: TRANSFER_TOOL.into(), arguments };
+    /// tool with the wiring's arguments (`{department}` and `{number}` filled in), or the native tool
+    /// with the `destination` number (a department's first).
+    fn tool_call(&self, wiring: &Wiring, to: &str) -> ToolInvocation {
+        let first_number = |name: &str| {
+            self.departments.iter().find(|(n, _)| n == name).and_then(|(_, numbers)| numbers.first()).cloned()
         };
+        let Some(tool) = &self.native_tool else {
+            let (department, number) = match to.starts_with('+') {
+                true => (to.to_owned(), to.to_owned()),
+                false => (to.to_owned(), first_number(to).unwrap_or_else(|| to.to_owned())),
+            };
+            let arguments = match &wiring.arguments {
+                ToolArguments::ByKind => {
+                    let key = if to.starts_with('+') { "number" } else { "department" };
+                    Map::from_iter([(key.to_owned(), Value::String(to.to_owned()))])
+                }
+                ToolArguments::Templates(templates) => templates
+                    .iter()
+                    .map(|(k, template)| {
+                        let value =
+                            template.replace("{department}", &department).replace("{number}", &number);
+                        (k.clone(), Value::String(value))
+                    })
+                    .collect(),
+            };
+            return ToolInvocation { name: wiring.tool.clone(), arguments };
+        };
+        let mut arguments = Map::new();
         let number = self
             .departments
             .iter()
@@ -348,6 +464,27 @@ mod tests {
         assert_eq!(plan.callers[1].requests[0].destinations, ["sales_002"]);
         assert_eq!(plan.callers[1].dial_at_s, 1.0);
         assert_eq!(plan.callers[1].requests[0].at_s, 6.0);
+    }
+
+    #[test]
+    fn relabelling_gives_a_block_its_own_numbers_and_departments() {
+        let mut plan =
+            scenario("[[callers]]\ncount = 2\nasks = [{ transfer_to = [\"sales\", \"+15559999999\"] }]\n")
+                .plan(1);
+        plan.relabel(7);
+        assert_eq!(plan.callers[0].number, "+199900070000");
+        assert_eq!(plan.callers[1].number, "+199900070001");
+        assert_eq!(
+            plan.departments[1],
+            ("sales_002_b0007".into(), vec!["+199900070004".into(), "+199900070005".into()])
+        );
+        assert_eq!(plan.phones[2].0, "+199900070004");
+        assert_eq!(plan.callers[1].specialists, ["+199900070004", "+199900070005"]);
+        assert_eq!(plan.callers[1].requests[0].destinations, ["sales_002_b0007", "+199900070006"]);
+        assert_ne!(plan.seed, 1);
+        let mut other = scenario("[[callers]]\nasks = [{ transfer_to = [\"sales\"] }]\n").plan(1);
+        other.relabel(8);
+        assert!(other.callers.iter().all(|c| c.number.starts_with("+19990008")));
     }
 
     #[test]

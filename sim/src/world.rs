@@ -459,6 +459,29 @@ impl World {
             && !(self.watched_up_to < self.journal.len() && self.watches.iter().any(Watch::armed))
     }
 
+    /// Whether `id` names something of this world: a call or conference SID, a conference's friendly
+    /// name, or a Vapi call id. How a front serving many worlds on one port tells whose a request is.
+    pub fn knows(&self, id: &str) -> bool {
+        if let Ok(sid) = id.parse::<CallSid>() {
+            return self.twilio.calls.contains_key(&sid);
+        }
+        if let Ok(sid) = id.parse::<ConferenceSid>() {
+            return self.twilio.conferences.contains_key(&sid);
+        }
+        self.vapi.calls.contains_key(id) || self.twilio.conferences.values().any(|c| c.friendly_name == id)
+    }
+
+    /// A webhook is in flight, held back by a fault, or its answer is: something may still reach the
+    /// target.
+    pub fn deliveries_outstanding(&self) -> bool {
+        !(self.pending.is_empty() && self.delayed.is_empty() && self.held.is_empty())
+    }
+
+    /// Every call placed so far has ended (and at least one was placed).
+    pub fn calls_ended(&self) -> bool {
+        !self.twilio.calls.is_empty() && self.twilio.calls.values().all(|leg| leg.state.is_ended())
+    }
+
     /// Webhooks sent and not yet answered.
     pub fn in_flight(&self) -> usize {
         self.pending.len()

@@ -2,6 +2,7 @@
 
 mod broken;
 mod call;
+mod conform;
 mod library;
 mod native;
 mod properties;
