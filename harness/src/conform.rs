@@ -450,6 +450,11 @@ impl Process {
             Some(cwd) => folder.join(cwd),
             None => folder.to_owned(),
         };
+        // Absolute, so that a relative program path means one thing whatever the platform does with a
+        // child's working folder.
+        let cwd = cwd
+            .canonicalize()
+            .map_err(|e| format!("`command.cwd` is {}, which cannot be used: {e}", cwd.display()))?;
         let mut run = command.run.iter().map(|a| fill(a, values));
         let program = PathBuf::from(run.next().unwrap_or_default());
         // A program given as a path is relative to the command's folder, not to ringback's.

@@ -243,6 +243,16 @@ fn a_command_that_does_not_start_is_exit_code_2_and_says_why() {
         "{}",
         conformed.stderr
     );
+    // `ringback run --target FILE` is the same run.
+    let run = Command::new(env!("CARGO_BIN_EXE_ringback"))
+        .args(["run", "--target"])
+        .arg(&file)
+        .arg(workspace().join("scenarios/library/busy-returns-the-caller.toml"))
+        .output()
+        .expect("ringback runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("did not start"), "{stderr}");
 }
 
 #[test]
