@@ -182,6 +182,38 @@ pub struct Entry {
     pub event: Event,
 }
 
+/// Writes each of `secrets` in `text` as `<redacted N chars>`.
+fn scrub(secrets: &[String], text: &mut String) {
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            *text = text.replace(secret.as_str(), &format!("<redacted {} chars>", secret.len()));
+        }
+    }
+}
+
+/// The values of a JSON document's credential fields (`secret`, `twilioAuthToken`, `authToken`, `apiKey`,
+/// `password`), at any depth.
+pub fn json_secrets(value: &serde_json::Value) -> Vec<String> {
+    const KEYS: [&str; 5] = ["secret", "twilioAuthToken", "authToken", "apiKey", "password"];
+    let mut found = Vec::new();
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match v.as_str() {
+                        Some(s) if KEYS.contains(&k.as_str()) => found.push(s.to_owned()),
+                        _ => stack.push(v),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items),
+            _ => {}
+        }
+    }
+    found
+}
+
 /// Where a pending HTTP exchange sits, to complete it when its response arrives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExchangeId(usize);
@@ -190,6 +222,10 @@ pub struct ExchangeId(usize);
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Journal {
     entries: Vec<Entry>,
+    /// Values never written into an exchange's bodies (auth tokens, API keys, webhook secrets): journals
+    /// end up in reports.
+    #[serde(skip)]
+    secrets: Vec<String>,
 }
 
 impl Journal {
@@ -203,7 +239,16 @@ impl Journal {
     }
 
     /// Records a request now; its response is filled in by [`Journal::finish_http`].
-    pub fn begin_http(&mut self, at: SimInstant, exchange: HttpExchange) -> ExchangeId {
+    /// From now on, `secret` is written `<redacted N chars>` in every exchange's bodies. Values shorter
+    /// than 6 characters are not secrets worth the name, and would match ordinary text.
+    pub fn keep_secret(&mut self, secret: &str) {
+        if secret.len() >= 6 && !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_owned());
+        }
+    }
+
+    pub fn begin_http(&mut self, at: SimInstant, mut exchange: HttpExchange) -> ExchangeId {
+        scrub(&self.secrets, &mut exchange.request_body);
         self.record(at, Event::Http(exchange));
         ExchangeId(self.entries.len() - 1)
     }
@@ -223,8 +268,13 @@ impl Journal {
     pub fn finish_http(&mut self, id: ExchangeId, at: SimInstant, outcome: Result<HttpResponse, String>) {
         if let Some(Entry { event: Event::Http(x), .. }) = self.entries.get_mut(id.0) {
             x.finished_at = Some(at);
+            // The request may have carried a secret the fake learnt only by handling it.
+            scrub(&self.secrets, &mut x.request_body);
             match outcome {
-                Ok(response) => x.response = Some(response),
+                Ok(mut response) => {
+                    scrub(&self.secrets, &mut response.body);
+                    x.response = Some(response);
+                }
                 Err(error) => x.error = Some(error),
             }
         }

@@ -410,6 +410,15 @@ impl World {
                 world.add_number(account.sid, number)?;
             }
         }
+        for token in world.twilio.accounts.values().cloned().collect::<Vec<_>>() {
+            world.journal.keep_secret(&token);
+        }
+        for key in &config.vapi.api_keys {
+            world.journal.keep_secret(key);
+        }
+        for secret in config.vapi.server.iter().flat_map(crate::journal::json_secrets) {
+            world.journal.keep_secret(&secret);
+        }
         world.load_vapi(&config.vapi)?;
         Ok(world)
     }

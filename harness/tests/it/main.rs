@@ -8,3 +8,4 @@ mod native;
 mod properties;
 mod reference;
 mod rules;
+mod secrets;

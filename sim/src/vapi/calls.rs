@@ -26,6 +26,13 @@ impl World {
     // Assistants
     // ---------------------------------------------------------------------------------------------
 
+    /// The credentials in a resource the fake was given never reach the journal's bodies.
+    fn keep_secrets(&mut self, body: &Map<String, Value>) {
+        for secret in crate::journal::json_secrets(&Value::Object(body.clone())) {
+            self.journal.keep_secret(&secret);
+        }
+    }
+
     pub fn create_assistant(&mut self, body: Value) -> Result<Value, VapiError> {
         self.create_assistant_with_id(object(body)?, None)
     }
@@ -35,6 +42,7 @@ impl World {
         body: Map<String, Value>,
         id: Option<String>,
     ) -> Result<Value, VapiError> {
+        self.keep_secrets(&body);
         check_properties(&body, ASSISTANT_PROPERTIES, "")?;
         check_transfer_modes(&body, "")?;
         let id = id.unwrap_or_else(|| self.vapi.new_id());
@@ -71,6 +79,7 @@ impl World {
 
     pub fn update_assistant(&mut self, id: &str, body: Value) -> Result<Value, VapiError> {
         let body = object(body)?;
+        self.keep_secrets(&body);
         check_properties(&body, ASSISTANT_PROPERTIES, "")?;
         check_transfer_modes(&body, "")?;
         let now = self.now;
@@ -108,6 +117,7 @@ impl World {
         id: Option<String>,
         configure: bool,
     ) -> Result<Value, VapiError> {
+        self.keep_secrets(&body);
         match str_field(&body, "provider") {
             Some("twilio") => {}
             Some(other) => {
