@@ -37,6 +37,8 @@ pub struct Options {
     pub time_scale: f64,
     /// Where the orchestrator's output goes (appended; one file per run).
     pub log: PathBuf,
+    /// Becomes `true` when the run must stop now (Ctrl-C): scenarios still running end unjudged.
+    pub interrupt: tokio::sync::watch::Receiver<bool>,
 }
 
 /// A scenario that does not apply to the target, and why.
@@ -153,16 +155,17 @@ pub async fn conform(
     for (i, plan) in plans.iter().enumerate() {
         let (setup, front, plan) = (setup.clone(), front.clone(), plan.clone());
         if plan.restart.is_none() {
-            let shared = shared.clone();
-            batch.spawn(async move { (i, run_one(&setup, &front, &plan, &shared, false).await) });
+            let (shared, interrupt) = (shared.clone(), options.interrupt.clone());
+            batch.spawn(async move { (i, run_one(&setup, &front, &plan, &shared, false, &interrupt).await) });
             continue;
         }
         let instance = launch.instance(Some(i + 1)).await?;
         own.push(instance.clone());
+        let interrupt = options.interrupt.clone();
         batch.spawn(async move {
             let started = instance.process.lock().await.start().await;
             let run = match started {
-                Ok(()) => run_one(&setup, &front, &plan, &instance, true).await,
+                Ok(()) => run_one(&setup, &front, &plan, &instance, true, &interrupt).await,
                 Err(e) => Err(format!("the scenario's own orchestrator: {e}")),
             };
             instance.process.lock().await.stop().await;
@@ -244,6 +247,7 @@ async fn run_one(
     plan: &Plan,
     instance: &Instance,
     restartable: bool,
+    interrupt: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<Run, String> {
     let sim = setup.world(plan, &instance.wiring)?;
     let numbers = plan
@@ -301,10 +305,17 @@ async fn run_one(
         spawn_caller(&sim, caller.clone(), &instance.wiring.service_number, restart_on.filter(|_| i == 0));
     }
     let (not_before, deadline) = horizon(plan);
-    wait_until_over(&sim, &member, &down, not_before, deadline).await;
+    let mut interrupt = interrupt.clone();
+    let interrupted = tokio::select! {
+        () = wait_until_over(&sim, &member, &down, not_before, deadline) => false,
+        () = interrupted(&mut interrupt) => true,
+    };
     tracing::debug!(scenario = %plan.description, at = %sim.clock().now(), "run over");
     let _ = stop.send(());
     let _ = driver.await;
+    if interrupted {
+        return Err(format!("interrupted at {} (Ctrl-C), before it was over: not judged", sim.clock().now()));
+    }
     tracing::debug!(scenario = %plan.description, "driver stopped");
     let _ = over.send(());
     if let Some(restarter) = restarter {
@@ -317,6 +328,13 @@ async fn run_one(
     let run = judge(plan, &sim, &Setup::context(plan, &instance.wiring));
     tracing::debug!(scenario = %plan.description, "judged");
     Ok(run)
+}
+
+/// Resolves when the run is interrupted; never if nothing can interrupt it.
+async fn interrupted(interrupt: &mut tokio::sync::watch::Receiver<bool>) {
+    if interrupt.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Waits for the end of a scenario's run: every call over, nothing in flight, and the orchestrator

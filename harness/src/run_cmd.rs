@@ -223,9 +223,20 @@ pub fn conform(args: ConformArgs) -> Result<ExitCode> {
         std::env::temp_dir().join(format!("ringback-conform-{stem}.log"))
     });
     let _ = std::fs::remove_file(&log);
-    let options = ringback::conform::Options { time_scale: args.time_scale, log: log.clone() };
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    // Ctrl-C ends the scenarios still running (unjudged) and writes the reports of those that finished.
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = interrupt_tx.send(true);
+        }
+    });
+    let options = ringback::conform::Options {
+        time_scale: args.time_scale,
+        log: log.clone(),
+        interrupt: interrupt.clone(),
+    };
     let plans: Vec<_> = chosen.iter().map(|(_, plan)| plan.clone()).collect();
     say!(
         "ringback: {} scenario(s) against {name} ({}), in real time{}",
@@ -261,7 +272,17 @@ pub fn conform(args: ConformArgs) -> Result<ExitCode> {
         );
     }
     say!("the orchestrator's output: {}", log.display());
-    finish(&verdicts, &args.outputs, &name)
+    let code = finish(&verdicts, &args.outputs, &name)?;
+    if *interrupt.borrow() {
+        let finished = verdicts.iter().filter(|v| v.outcome.is_ok()).count();
+        say!(
+            "interrupted: {finished} of {} scenarios finished; the reports hold their verdicts",
+            verdicts.len()
+        );
+        // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+        return Ok(ExitCode::from(130));
+    }
+    Ok(code)
 }
 
 /// The rules a plan is judged by.
