@@ -46,10 +46,18 @@ pub fn skip_reason(target: &TargetFile, plan: &Plan) -> Option<String> {
     if plan.native_tool.is_some() {
         return Some("a vapi-native scenario: it runs with `--target vapi-native`".into());
     }
-    if !matches!(target.transfer, Transfer::Tool { .. }) {
+    if target.transfer == Transfer::TransferDestinationRequest {
         return Some(
-            "the scripted assistant asks for transfers with a custom tool; this version does not drive \
-             transfer-destination-request or phone-call-control targets"
+            "a transfer-destination-request carries no destination: the orchestrator would have to read \
+             the department from the conversation, which the scripted assistant does not model; this \
+             version drives `tool` and `phone-call-control` targets"
+                .into(),
+        );
+    }
+    if target.transfer == Transfer::PhoneCallControl && plan.departments.iter().any(|(_, n)| n.len() > 1) {
+        return Some(
+            "a phone-call-control forward names one number, and the scenario has departments with \
+             fallback numbers"
                 .into(),
         );
     }
@@ -422,7 +430,7 @@ fn wiring(target: &TargetFile, url: &str) -> Wiring {
     let c = &target.credentials;
     let (tool, arguments) = match &target.transfer {
         Transfer::Tool { name, arguments } => (name.clone(), ToolArguments::Templates(arguments.clone())),
-        _ => (ringback_scenarios::plan::TRANSFER_TOOL.to_owned(), ToolArguments::ByKind),
+        _ => ("transferCall".to_owned(), ToolArguments::ByKind),
     };
     Wiring {
         voice_url: join(&target.webhooks.voice),
@@ -439,6 +447,7 @@ fn wiring(target: &TargetFile, url: &str) -> Wiring {
         service_number: c.twilio_number.clone(),
         tool,
         arguments,
+        call_control: target.transfer == Transfer::PhoneCallControl,
     }
 }
 

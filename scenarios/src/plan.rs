@@ -43,6 +43,10 @@ pub struct Wiring {
     /// The transfer tool's function name.
     pub tool: String,
     pub arguments: ToolArguments,
+    /// The assistant transfers with a `transferCall` tool without destinations and subscribes its server
+    /// to `phone-call-control`: Vapi asks the server to forward the call (to the number the caller asked
+    /// for, a department's first) instead of calling a custom tool.
+    pub call_control: bool,
 }
 
 /// The transfer tool's arguments.
@@ -83,6 +87,7 @@ impl Wiring {
             service_number: SERVICE_NUMBER.into(),
             tool: TRANSFER_TOOL.into(),
             arguments: ToolArguments::ByKind,
+            call_control: false,
         }
     }
 }
@@ -356,6 +361,13 @@ impl Plan {
                             wiring.arguments.keys().into_iter().map(|k| (k.to_owned(), json!({"type": "string"}))).collect())}}}))],
             },
         });
+        if wiring.call_control && self.native_tool.is_none() {
+            assistant["model"]["tools"] =
+                json!([{"type": "transferCall", "function": {"name": "transferCall"}}]);
+            let mut messages: Vec<&str> = ringback_sim::vapi::messages::DEFAULT_SERVER_MESSAGES.to_vec();
+            messages.push("phone-call-control");
+            assistant["serverMessages"] = json!(messages);
+        }
         let mut number = json!({
             "id": wiring.phone_number_id, "provider": "twilio", "number": wiring.service_number,
             "twilioAccountSid": wiring.account.to_string(), "twilioAuthToken": wiring.auth_token,
@@ -394,6 +406,11 @@ impl Plan {
         let first_number = |name: &str| {
             self.departments.iter().find(|(n, _)| n == name).and_then(|(_, numbers)| numbers.first()).cloned()
         };
+        if wiring.call_control && self.native_tool.is_none() {
+            let number = first_number(to).unwrap_or_else(|| to.to_owned());
+            let arguments = Map::from_iter([("destination".to_owned(), Value::String(number))]);
+            return ToolInvocation { name: "transferCall".into(), arguments };
+        }
         let Some(tool) = &self.native_tool else {
             let (department, number) = match to.starts_with('+') {
                 true => (to.to_owned(), to.to_owned()),

@@ -139,6 +139,30 @@ fn the_reference_orchestrator_passes_the_library_as_an_external_process() {
 }
 
 #[test]
+fn the_reference_orchestrator_passes_with_phone_call_control_transfers() {
+    let out = scratch("reference-phone-call-control");
+    let file = reference_target(&out);
+    let text = std::fs::read_to_string(&file).expect("target file");
+    let tool =
+        "style = \"tool\"\nname = \"transfer_to_specialist\"\narguments = { department = \"{department}\" }";
+    assert!(text.contains(tool), "the fixture's [transfer] section changed");
+    std::fs::write(&file, text.replace(tool, "style = \"phone-call-control\"")).expect("target file");
+    let conformed = conform(
+        &file,
+        &["busy-returns-the-caller", "caller-hangs-up-on-hold", "number-outside-the-allowlist-is-refused"],
+        &out,
+    );
+    assert_passes(&conformed, "the reference orchestrator with phone-call-control");
+    // The transfers were asked for with phone-call-control, not with the custom tool.
+    let journals = conformed.json["scenarios"].to_string();
+    assert!(
+        journals.contains(r#"\"type\":\"phone-call-control\""#),
+        "no phone-call-control message was sent"
+    );
+    assert!(!journals.contains(r#"\"type\":\"tool-calls\""#), "a custom tool was called");
+}
+
+#[test]
 fn the_node_example_passes_the_library() {
     examples_installed();
     let out = scratch("node");
