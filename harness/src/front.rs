@@ -20,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use ringback_sim::runtime::SharedSim;
 use tower::ServiceExt as _;
 
+use crate::rules::wire;
+
 /// The most a request to the fakes may carry.
 const MAX_BODY: usize = 1 << 20;
 
@@ -168,13 +170,11 @@ fn twilio_keys(path: &str, query: Option<&str>, body: &[u8]) -> Vec<Key> {
     for pair in resources.chunks(2) {
         if let [_, id] = pair {
             let id = id.strip_suffix(".json").unwrap_or(id);
-            keys.push(Key::Id(percent_decode(id)));
+            keys.push(Key::Id(wire::path_segment(id)));
         }
     }
-    let params: Vec<(String, String)> = form_urlencoded::parse(body)
-        .chain(form_urlencoded::parse(query.unwrap_or_default().as_bytes()))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let mut params = wire::form_pairs(&String::from_utf8_lossy(body));
+    params.extend(wire::form_pairs(query.unwrap_or_default()));
     for name in ["To", "From"] {
         keys.extend(params.iter().filter(|(k, _)| k == name).map(|(_, v)| Key::Number(v.clone())));
     }
@@ -187,7 +187,7 @@ fn vapi_keys(path: &str, body: &[u8]) -> Vec<Key> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let mut keys = Vec::new();
     match segments.as_slice() {
-        ["call", id] | [id, "control"] => keys.push(Key::Id(percent_decode(id))),
+        ["call", id] | [id, "control"] => keys.push(Key::Id(wire::path_segment(id))),
         ["call"] => {
             if let Ok(body) = serde_json::from_slice::<serde_json::Value>(body)
                 && let Some(number) = body.pointer("/customer/number").and_then(serde_json::Value::as_str)
@@ -196,8 +196,7 @@ fn vapi_keys(path: &str, body: &[u8]) -> Vec<Key> {
             }
         }
         ["twilio", _] => {
-            let form: Vec<(String, String)> =
-                form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+            let form = wire::form_pairs(&String::from_utf8_lossy(body));
             for name in ["CallSid", "From", "To"] {
                 for (_, v) in form.iter().filter(|(k, _)| k == name) {
                     keys.push(if name == "CallSid" { Key::Id(v.clone()) } else { Key::Number(v.clone()) });
@@ -207,12 +206,6 @@ fn vapi_keys(path: &str, body: &[u8]) -> Vec<Key> {
         _ => {}
     }
     keys
-}
-
-fn percent_decode(segment: &str) -> String {
-    form_urlencoded::parse(format!("x={segment}").as_bytes())
-        .next()
-        .map_or_else(String::new, |(_, v)| v.into_owned())
 }
 
 #[cfg(test)]

@@ -984,19 +984,16 @@ fn twilio_op(method: &str, path: &str) -> RestOp {
         ("POST", ["Calls", s]) => sid(s).map_or(RestOp::Other, RestOp::UpdateCall),
         ("GET", ["Calls", s]) => sid(s).map_or(RestOp::Other, RestOp::FetchCall),
         ("DELETE", ["Calls", s]) => sid(s).map_or(RestOp::Other, RestOp::DeleteCall),
-        ("POST", ["Conferences", c, "Participants"]) => RestOp::CreateParticipant(wire_decode(c)),
-        ("POST", ["Conferences", c, "Participants", p]) => RestOp::UpdateParticipant(wire_decode(c), sid(p)),
-        ("DELETE", ["Conferences", c, "Participants", p]) => {
-            RestOp::RemoveParticipant(wire_decode(c), sid(p))
+        ("POST", ["Conferences", c, "Participants"]) => RestOp::CreateParticipant(wire::path_segment(c)),
+        ("POST", ["Conferences", c, "Participants", p]) => {
+            RestOp::UpdateParticipant(wire::path_segment(c), sid(p))
         }
-        ("POST", ["Conferences", c]) => RestOp::UpdateConference(wire_decode(c)),
+        ("DELETE", ["Conferences", c, "Participants", p]) => {
+            RestOp::RemoveParticipant(wire::path_segment(c), sid(p))
+        }
+        ("POST", ["Conferences", c]) => RestOp::UpdateConference(wire::path_segment(c)),
         _ => RestOp::Other,
     }
-}
-
-/// A path segment, percent-decoded (a conference named in the path).
-fn wire_decode(segment: &str) -> String {
-    wire::form_pairs(segment).into_iter().next().map(|(name, _)| name).unwrap_or_default()
 }
 
 /// The Vapi REST operation a method and path name.

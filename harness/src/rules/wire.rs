@@ -10,6 +10,12 @@ pub fn form_pairs(input: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(input.as_bytes()).into_owned().collect()
 }
 
+/// A URL path segment, percent-decoded as a server routes it (`hold%20CA1` → `hold CA1`; unlike a form
+/// value, `+` stays `+`).
+pub fn path_segment(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
 /// The path of a URL (`https://api.twilio.com/2010-04-01/…?x=1` → `/2010-04-01/…`); a URL that is already
 /// a path (as a server over a socket journals it) is returned without its query.
 pub fn path_of(url: &str) -> &str {
