@@ -35,7 +35,7 @@ fn plan(bencher: divan::Bencher) {
 fn judge(bencher: divan::Bencher) {
     let plan = library("busy-returns-the-caller").plan(1);
     let run = ringback::run::run_reference(&plan).expect("the scenario runs");
-    let context = ringback::run::context(&plan);
+    let context = ringback::run::context(&plan, ringback_scenarios::plan::SERVICE_NUMBER);
     bencher.bench(|| {
         let facts = ringback::rules::facts::Facts::new(divan::black_box(&run.journal), &context);
         ringback::rules::evaluate_facts(&facts, &context).len()

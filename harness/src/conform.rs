@@ -5,7 +5,8 @@
 //! point it at the fakes), waits for it to be ready, and runs every scenario at once, each in a world of
 //! its own behind one pair of fakes ([`crate::front`]) with caller and specialist numbers of its own
 //! ([`Plan::relabel`]). Each world is judged alone with the same rules as `ringback run`. A scenario that
-//! restarts the orchestrator runs by itself afterwards, and only when the target file allows restarts.
+//! restarts the orchestrator gets a process of its own, and runs only when the target file allows
+//! restarts.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ringback_scenarios::Plan;
-use ringback_scenarios::plan::{ToolArguments, Wiring};
+use ringback_scenarios::plan::{AssistantTransfer, ToolArguments, Wiring};
 use ringback_sim::runtime::{Clock, SharedSim, Sim};
 use ringback_sim::time::{SimDuration, SimInstant};
 use ringback_sim::transport::HttpTransport;
@@ -22,8 +23,7 @@ use ringback_sim::world::{World, WorldConfig};
 use tokio::sync::Mutex;
 
 use crate::front::{Front, Member};
-use crate::rules::{CallerContext, Context};
-use crate::run::{RESTART, Run, horizon, judge, spawn_caller};
+use crate::run::{RESTART, Run, context, horizon, judge, spawn_caller};
 use crate::target::{Command, EXPORTED, TargetFile, Transfer, fill};
 
 /// How long a world whose calls have all ended must hear nothing from the orchestrator before its run
@@ -100,6 +100,9 @@ pub async fn conform(
     plans: Vec<Plan>,
     options: &Options,
 ) -> Result<Conformance, String> {
+    if plans.is_empty() {
+        return Ok(Conformance { runs: Vec::new(), unattributed: Vec::new() });
+    }
     let Some(command) = &target.command else {
         return Err("the target file has no `[command]`: ringback runs scenarios only against an orchestrator it starts".into());
     };
@@ -192,14 +195,10 @@ pub async fn conform(
     for task in served {
         task.abort();
     }
-    let mut unattributed: Vec<(String, usize)> = Vec::new();
+    let mut unattributed: BTreeMap<String, usize> = BTreeMap::new();
     for entry in front.lobby().world().journal().entries() {
         if let ringback_sim::journal::Event::Http(x) = &entry.event {
-            let request = format!("{} {}", x.method, x.url);
-            match unattributed.iter_mut().find(|(r, _)| *r == request) {
-                Some((_, n)) => *n += 1,
-                None => unattributed.push((request, 1)),
-            }
+            *unattributed.entry(format!("{} {}", x.method, x.url)).or_default() += 1;
         }
     }
     Ok(Conformance {
@@ -207,7 +206,7 @@ pub async fn conform(
             .into_iter()
             .map(|r| r.unwrap_or_else(|| Err("the scenario's run panicked".into())))
             .collect(),
-        unattributed,
+        unattributed: unattributed.into_iter().collect(),
     })
 }
 
@@ -230,20 +229,6 @@ impl Setup {
     fn world(&self, plan: &Plan, wiring: &Wiring) -> Result<SharedSim, String> {
         let world = World::new(self.config(plan, wiring))?;
         Ok(Sim::new(world, Clock::start(self.scale), self.transport.clone()))
-    }
-
-    fn context(plan: &Plan, wiring: &Wiring) -> Context {
-        Context {
-            service_numbers: vec![wiring.service_number.clone()],
-            callers: plan
-                .callers
-                .iter()
-                .map(|c| CallerContext { number: c.number.clone(), specialists: c.specialists.clone() })
-                .collect(),
-            allowlist: plan.allowlist(),
-            machines: plan.machines(),
-            ..Context::default()
-        }
     }
 }
 
@@ -324,7 +309,6 @@ async fn run_one(
     if interrupted {
         return Err(format!("interrupted at {} (Ctrl-C), before it was over: not judged", sim.clock().now()));
     }
-    tracing::debug!(scenario = %plan.description, "driver stopped");
     let _ = over.send(());
     if let Some(restarter) = restarter {
         match restarter.await {
@@ -333,9 +317,7 @@ async fn run_one(
             _ => {}
         }
     }
-    let run = judge(plan, &sim, &Setup::context(plan, &instance.wiring));
-    tracing::debug!(scenario = %plan.description, "judged");
-    Ok(run)
+    Ok(judge(plan, &sim, &context(plan, &instance.wiring.service_number)))
 }
 
 /// Resolves when the run is interrupted; never if nothing can interrupt it.
@@ -428,9 +410,13 @@ fn wiring(target: &TargetFile, url: &str) -> Wiring {
         }
     };
     let c = &target.credentials;
-    let (tool, arguments) = match &target.transfer {
-        Transfer::Tool { name, arguments } => (name.clone(), ToolArguments::Templates(arguments.clone())),
-        _ => ("transferCall".to_owned(), ToolArguments::ByKind),
+    let transfer = match &target.transfer {
+        Transfer::Tool { name, arguments } => AssistantTransfer::Tool {
+            name: name.clone(),
+            arguments: ToolArguments::Templates(arguments.clone()),
+        },
+        Transfer::PhoneCallControl => AssistantTransfer::CallControl,
+        Transfer::TransferDestinationRequest => AssistantTransfer::DestinationRequest,
     };
     Wiring {
         voice_url: join(&target.webhooks.voice),
@@ -445,9 +431,7 @@ fn wiring(target: &TargetFile, url: &str) -> Wiring {
         assistant_id: c.vapi_assistant_id.clone(),
         phone_number_id: c.vapi_phone_number_id.clone(),
         service_number: c.twilio_number.clone(),
-        tool,
-        arguments,
-        call_control: target.transfer == Transfer::PhoneCallControl,
+        transfer,
     }
 }
 
@@ -593,7 +577,7 @@ async fn free_port() -> Result<u16, String> {
 }
 
 /// Now, in Unix seconds: real-time runs date their resources from the wall clock (`sim` never reads it).
-fn wall_clock_epoch() -> i64 {
+pub fn wall_clock_epoch() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))

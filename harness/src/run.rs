@@ -129,7 +129,7 @@ pub fn run_native(plan: &Plan) -> Result<Run, String> {
         }
         let (until_actions, deadline) = horizon(plan);
         settle(&sim, until_actions, deadline, || std::future::ready(())).await;
-        Ok(judge(plan, &sim, &context(plan)))
+        Ok(judge(plan, &sim, &context(plan, SERVICE_NUMBER)))
     })
 }
 
@@ -178,7 +178,7 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         }
     })
     .await;
-    Ok(judge(plan, &reference.sim, &context(plan)))
+    Ok(judge(plan, &reference.sim, &context(plan, SERVICE_NUMBER)))
 }
 
 /// When the scenario's last scripted action happens, and when its run must end.
@@ -241,10 +241,10 @@ pub async fn settle<F: std::future::Future<Output = ()>>(
     false
 }
 
-/// What the rules know of a run besides its journal.
-pub fn context(plan: &Plan) -> Context {
+/// What the rules know of a run besides its journal; callers dial `service_number`.
+pub fn context(plan: &Plan, service_number: &str) -> Context {
     Context {
-        service_numbers: vec![ringback_scenarios::plan::SERVICE_NUMBER.to_owned()],
+        service_numbers: vec![service_number.to_owned()],
         callers: plan
             .callers
             .iter()

@@ -72,10 +72,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
             numbers: Vec::new(),
         });
     }
-    // Real-time runs date their resources from now; `sim` never reads the wall clock itself.
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    config.epoch = Some(i64::try_from(now).unwrap_or(0));
+    config.epoch = Some(ringback::conform::wall_clock_epoch());
     if !config.vapi.api_keys.contains(&args.vapi_api_key) {
         config.vapi.api_keys.push(args.vapi_api_key.clone());
     }

@@ -40,13 +40,22 @@ pub struct Wiring {
     pub phone_number_id: String,
     /// The number callers dial.
     pub service_number: String,
-    /// The transfer tool's function name.
-    pub tool: String,
-    pub arguments: ToolArguments,
-    /// The assistant transfers with a `transferCall` tool without destinations and subscribes its server
-    /// to `phone-call-control`: Vapi asks the server to forward the call (to the number the caller asked
-    /// for, a department's first) instead of calling a custom tool.
-    pub call_control: bool,
+    /// How the scripted assistant asks for a transfer.
+    pub transfer: AssistantTransfer,
+}
+
+/// How the scripted assistant of an orchestrator's world asks for a transfer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AssistantTransfer {
+    /// It calls a custom tool (`tool-calls` messages to the server).
+    Tool { name: String, arguments: ToolArguments },
+    /// It calls a `transferCall` tool without destinations and its server subscribes to
+    /// `phone-call-control`: Vapi asks the server to forward the call to the number the caller asked for
+    /// (a department's first).
+    CallControl,
+    /// It calls a `transferCall` tool without destinations and without a destination argument: Vapi asks
+    /// the server where to (`transfer-destination-request`, which names no destination).
+    DestinationRequest,
 }
 
 /// The transfer tool's arguments.
@@ -85,9 +94,10 @@ impl Wiring {
             assistant_id: ASSISTANT_ID.into(),
             phone_number_id: PHONE_NUMBER_ID.into(),
             service_number: SERVICE_NUMBER.into(),
-            tool: TRANSFER_TOOL.into(),
-            arguments: ToolArguments::ByKind,
-            call_control: false,
+            transfer: AssistantTransfer::Tool {
+                name: TRANSFER_TOOL.into(),
+                arguments: ToolArguments::ByKind,
+            },
         }
     }
 }
@@ -353,17 +363,20 @@ impl Plan {
             "model": {
                 "provider": "openai", "model": "gpt-4o",
                 "messages": [{"role": "system", "content": "You answer calls and transfer callers to specialists when they ask."}],
-                "tools": [self.native_tool.clone().unwrap_or_else(|| json!(
-                    {"type": "function", "function": {
-                        "name": wiring.tool,
+                "tools": [self.native_tool.clone().unwrap_or_else(|| match &wiring.transfer {
+                    AssistantTransfer::Tool { name, arguments } => json!({"type": "function", "function": {
+                        "name": name,
                         "description": "Transfer the caller to a human specialist.",
                         "parameters": {"type": "object", "properties": Value::Object(
-                            wiring.arguments.keys().into_iter().map(|k| (k.to_owned(), json!({"type": "string"}))).collect())}}}))],
+                            arguments.keys().into_iter().map(|k| (k.to_owned(), json!({"type": "string"}))).collect())}}}),
+                    // CreateTransferCallToolDTO: `type`, `destinations`, `messages`, `rejectionPlan`.
+                    AssistantTransfer::CallControl | AssistantTransfer::DestinationRequest => {
+                        json!({"type": "transferCall"})
+                    }
+                })],
             },
         });
-        if wiring.call_control && self.native_tool.is_none() {
-            assistant["model"]["tools"] =
-                json!([{"type": "transferCall", "function": {"name": "transferCall"}}]);
+        if self.native_tool.is_none() && wiring.transfer == AssistantTransfer::CallControl {
             let mut messages: Vec<&str> = ringback_sim::vapi::messages::DEFAULT_SERVER_MESSAGES.to_vec();
             messages.push("phone-call-control");
             assistant["serverMessages"] = json!(messages);
@@ -392,7 +405,7 @@ impl Plan {
             }
         }
         turns.push(Turn { say: Some("I see. Anything else?".into()), ..Turn::default() });
-        config.vapi.scripts.push(Script { assistant: ASSISTANT_ID.into(), turns });
+        config.vapi.scripts.push(Script { assistant: wiring.assistant_id.clone(), turns });
         for (number, behaviour) in &self.phones {
             config.phones.insert(number.clone(), behaviour.clone());
         }
@@ -403,44 +416,36 @@ impl Plan {
     /// tool with the wiring's arguments (`{department}` and `{number}` filled in), or the native tool
     /// with the `destination` number (a department's first).
     fn tool_call(&self, wiring: &Wiring, to: &str) -> ToolInvocation {
-        let first_number = |name: &str| {
-            self.departments.iter().find(|(n, _)| n == name).and_then(|(_, numbers)| numbers.first()).cloned()
-        };
-        if wiring.call_control && self.native_tool.is_none() {
-            let number = first_number(to).unwrap_or_else(|| to.to_owned());
-            let arguments = Map::from_iter([("destination".to_owned(), Value::String(number))]);
-            return ToolInvocation { name: "transferCall".into(), arguments };
-        }
-        let Some(tool) = &self.native_tool else {
-            let (department, number) = match to.starts_with('+') {
-                true => (to.to_owned(), to.to_owned()),
-                false => (to.to_owned(), first_number(to).unwrap_or_else(|| to.to_owned())),
-            };
-            let arguments = match &wiring.arguments {
-                ToolArguments::ByKind => {
-                    let key = if to.starts_with('+') { "number" } else { "department" };
-                    Map::from_iter([(key.to_owned(), Value::String(to.to_owned()))])
-                }
-                ToolArguments::Templates(templates) => templates
-                    .iter()
-                    .map(|(k, template)| {
-                        let value =
-                            template.replace("{department}", &department).replace("{number}", &number);
-                        (k.clone(), Value::String(value))
-                    })
-                    .collect(),
-            };
-            return ToolInvocation { name: wiring.tool.clone(), arguments };
-        };
-        let mut arguments = Map::new();
+        // A department's first number, or what was asked for.
         let number = self
             .departments
             .iter()
             .find(|(name, _)| name == to)
             .and_then(|(_, numbers)| numbers.first())
             .map_or(to, String::as_str);
-        arguments.insert("destination".into(), Value::String(number.to_owned()));
-        let name = tool.pointer("/function/name").and_then(Value::as_str).unwrap_or("transferCall");
+        let destination = || Map::from_iter([("destination".to_owned(), Value::String(number.to_owned()))]);
+        if let Some(tool) = &self.native_tool {
+            let name = tool.pointer("/function/name").and_then(Value::as_str).unwrap_or("transferCall");
+            return ToolInvocation { name: name.into(), arguments: destination() };
+        }
+        let (name, arguments) = match &wiring.transfer {
+            AssistantTransfer::CallControl => ("transferCall", destination()),
+            AssistantTransfer::DestinationRequest => ("transferCall", Map::new()),
+            AssistantTransfer::Tool { name, arguments: ToolArguments::ByKind } => {
+                let key = if to.starts_with('+') { "number" } else { "department" };
+                (name.as_str(), Map::from_iter([(key.to_owned(), Value::String(to.to_owned()))]))
+            }
+            AssistantTransfer::Tool { name, arguments: ToolArguments::Templates(templates) } => {
+                let arguments = templates
+                    .iter()
+                    .map(|(k, template)| {
+                        let value = template.replace("{department}", to).replace("{number}", number);
+                        (k.clone(), Value::String(value))
+                    })
+                    .collect();
+                (name.as_str(), arguments)
+            }
+        };
         ToolInvocation { name: name.into(), arguments }
     }
 }

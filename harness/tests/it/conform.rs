@@ -298,7 +298,9 @@ fn ctrl_c_writes_the_verdicts_of_the_scenarios_that_finished() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("ringback runs");
-    std::thread::sleep(std::time::Duration::from_secs(15));
+    // The first is over at 8 s plus 2 s of quiet; the second runs for minutes. Any moment between is
+    // good: 30 s leaves room for a loaded machine.
+    std::thread::sleep(std::time::Duration::from_secs(30));
     let interrupted = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(interrupted.success());
     let started = std::time::Instant::now();
