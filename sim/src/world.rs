@@ -55,6 +55,20 @@ pub struct TwilioDefaults {
     /// A REST participant with `MachineDetection` joins as soon as it answers, and the result goes to
     /// `AmdStatusCallback` later. UNCONFIRMED: set `false` to hold the join until detection is done.
     pub participant_joins_before_amd: bool,
+    /// The account's calls per second: calls created with `POST /Calls` are queued and dialed at this
+    /// rate ("Every Twilio account has 1 CPS by default"; the Call resource: "Calls beyond your account's
+    /// CPS limit will be queued and will execute at the CPS rate"), and `queue_time` says how long the
+    /// new call waits. `<Dial>` and participant calls are not counted (the Call resource: "Inbound calls
+    /// and `<Dial>` calls are not limited by CPS"; participants UNCONFIRMED).
+    pub calls_per_second: f64,
+    /// How many seconds of queued calls an account may have before `POST /Calls` is refused with 22005
+    /// (DOC-ERR-22005: "Twilio will reject requests to place calls that will not be placed within 24
+    /// hours"). The HTTP status of that refusal is UNCONFIRMED: 400.
+    pub max_queue_s: f64,
+    /// REST requests one account may have in flight before the API answers `429` with 20429
+    /// (DOC-ERR-20429: "exceeds allowed concurrency"). UNCONFIRMED: the limit is not documented; 100 is
+    /// what Twilio's support articles quote.
+    pub max_concurrent_requests: usize,
 }
 
 impl Default for TwilioDefaults {
@@ -72,6 +86,9 @@ impl Default for TwilioDefaults {
             amd_machine_start_s: 2.4,
             amd_fax_s: 1.5,
             participant_joins_before_amd: true,
+            calls_per_second: 1.0,
+            max_queue_s: 86_400.0,
+            max_concurrent_requests: 100,
         }
     }
 }
@@ -342,6 +359,9 @@ pub struct TwilioState {
     pub calls: IndexMap<CallSid, Leg>,
     pub conferences: IndexMap<ConferenceSid, Conference>,
     pub streams: IndexMap<StreamSid, CallSid>,
+    /// When each account's call queue next dials: `POST /Calls` takes the next free slot at the account's
+    /// calls per second.
+    pub dial_slots: IndexMap<AccountSid, SimInstant>,
 }
 
 /// One run's world.

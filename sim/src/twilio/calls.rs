@@ -51,6 +51,7 @@ impl World {
         let to_endpoint = Endpoint::parse(to).ok_or_else(|| TwilioError::invalid_to(to))?;
         let from_endpoint = Endpoint::parse(from).ok_or_else(|| TwilioError::invalid_from(from))?;
         let doc = document(form)?.ok_or_else(TwilioError::url_required)?;
+        let queued_for = self.queue_slot(account)?;
         let phone_number_sid = match &from_endpoint {
             Endpoint::Phone(number) => Some(
                 self.twilio
@@ -106,9 +107,11 @@ impl World {
         leg.amd = amd;
         leg.remote = Remote::Phone(self.phone_behaviour(&to_endpoint.to_string()));
         leg.on_answer = Some(OnAnswer::Run(doc));
+        leg.queued_for = queued_for;
         self.twilio.calls.insert(sid, leg);
         self.call_created(sid, "queued", "REST create");
-        self.schedule(SimDuration::ZERO, Event::Dial(sid));
+        self.twilio.dial_slots.insert(account, self.now + queued_for + self.dial_interval());
+        self.schedule(queued_for, Event::Dial(sid));
         Ok(self.call_resource(sid).expect("the call was just created"))
     }
 
@@ -267,8 +270,26 @@ impl World {
         };
         r.direction = Some(leg.direction);
         r.answered_by = leg.answered_by;
-        r.queue_time = Some("0".to_owned());
+        r.queue_time = Some(leg.queued_for.as_millis().to_string());
         Some(r)
+    }
+
+    /// The time between two dials of one account's call queue: one over its calls per second (none when
+    /// the rate is not a positive number).
+    fn dial_interval(&self) -> SimDuration {
+        let cps = self.defaults.calls_per_second;
+        if cps.is_finite() && cps > 0.0 { SimDuration::from_secs_f64(1.0 / cps) } else { SimDuration::ZERO }
+    }
+
+    /// How long a call created now waits in `account`'s queue, or 22005 when the queue holds more than
+    /// `max_queue_s` of calls.
+    fn queue_slot(&self, account: AccountSid) -> Result<SimDuration, TwilioError> {
+        let next = self.twilio.dial_slots.get(&account).copied().unwrap_or(self.now);
+        let wait = next.saturating_since(self.now);
+        if wait.as_secs_f64() > self.defaults.max_queue_s {
+            return Err(TwilioError::call_queue_full());
+        }
+        Ok(wait)
     }
 
     /// A caller dials a Twilio number: Twilio creates the inbound leg and requests the number's voice URL.

@@ -183,6 +183,8 @@ pub struct Leg {
     pub sip_response_code: Option<u16>,
     /// What the far end hears now, to journal only changes.
     pub hears: String,
+    /// How long a `POST /Calls` call waits in the account's queue before it is dialed (`queue_time`).
+    pub queued_for: SimDuration,
 }
 
 impl Leg {
@@ -228,6 +230,7 @@ impl Leg {
             forks: Vec::new(),
             sip_response_code: None,
             hears: String::new(),
+            queued_for: SimDuration::ZERO,
         }
     }
 

@@ -97,6 +97,12 @@ impl TwilioError {
         TwilioError::new(400, 20009, "Cannot delete this resource before it is complete")
     }
 
+    /// 22005: more than a day of calls in the account's queue (DOC-ERR-22005: "Twilio will reject requests
+    /// to place calls that will not be placed within 24 hours"). UNCONFIRMED: the HTTP status; 400.
+    pub fn call_queue_full() -> Self {
+        TwilioError::new(400, 22005, "Call Queue Full")
+    }
+
     /// 20429, 429: too many requests; twilio-node's `autoRetry` backs off and retries.
     // UNCONFIRMED: message text.
     pub fn too_many_requests() -> Self {
@@ -259,6 +265,7 @@ mod tests {
             TwilioError::method_not_allowed("PUT"),
             TwilioError::delete_before_complete(),
             TwilioError::too_many_requests(),
+            TwilioError::call_queue_full(),
             TwilioError::missing_to(),
             TwilioError::missing_from(),
             TwilioError::premium_number("+1411"),

@@ -10,6 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use crate::ids::{AccountSid, CallSid, PhoneNumberSid};
 use crate::journal::Party;
 use crate::runtime::SharedSim;
@@ -41,7 +44,80 @@ pub fn router(sim: SharedSim) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
-    routes.layer(middleware::from_fn_with_state(sim.clone(), journal)).with_state(sim)
+    // Outermost first: requests are counted from the moment they arrive (the journal reads the whole
+    // body before it passes a request on), then journaled, then refused if they were over the limit.
+    routes
+        .layer(middleware::from_fn(refuse_over_limit))
+        .layer(middleware::from_fn_with_state(sim.clone(), journal))
+        .layer(middleware::from_fn_with_state((sim.clone(), InFlight::default()), count_in_flight))
+        .with_state(sim)
+}
+
+/// The REST requests each account has in flight, for Twilio's concurrency limit.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<BTreeMap<String, usize>>>);
+
+/// One request counted in its account's [`InFlight`] until it is answered or abandoned.
+struct Counted {
+    in_flight: InFlight,
+    account: String,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(n) = counts.get_mut(&self.account) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.account);
+            }
+        }
+    }
+}
+
+/// Marks a request that arrives while the account in its path already has `max_concurrent_requests`
+/// requests in flight; [`refuse_over_limit`] answers it.
+#[derive(Clone, Copy)]
+struct OverLimit;
+
+/// Counts each request in its account's requests in flight until its response has been sent.
+async fn count_in_flight(
+    State((sim, in_flight)): State<(SharedSim, InFlight)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let account = request
+        .uri()
+        .path()
+        .strip_prefix("/2010-04-01/Accounts/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    let limit = sim.world().defaults.max_concurrent_requests;
+    let counted = {
+        let mut counts = in_flight.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let n = counts.entry(account.clone()).or_default();
+        if *n >= limit {
+            None
+        } else {
+            *n += 1;
+            Some(Counted { in_flight: in_flight.clone(), account })
+        }
+    };
+    if counted.is_none() {
+        request.extensions_mut().insert(OverLimit);
+    }
+    let response = next.run(request).await;
+    drop(counted);
+    response
+}
+
+/// `429` with 20429 for a request over its account's concurrency (DOC-ERR-20429): it is not processed.
+async fn refuse_over_limit(request: Request, next: Next) -> Response {
+    if request.extensions().get::<OverLimit>().is_some() {
+        return TwilioError::too_many_requests().into_response();
+    }
+    next.run(request).await
 }
 
 type Reply = Result<Response, TwilioError>;

@@ -5,6 +5,7 @@ mod callbacks;
 mod conferences;
 mod control;
 mod flows;
+mod limits;
 mod openapi;
 mod rest_spec;
 mod sdk_signature;
