@@ -204,6 +204,9 @@ fn perform(sim: &SharedSim, effect: Effect) {
                     Ok(Err(crate::transport::TransportError::Refused(e))) => {
                         Err(DeliveryError::Connect(format!("connection refused: {e}")))
                     }
+                    Ok(Err(crate::transport::TransportError::TooLarge { limit })) => {
+                        Err(DeliveryError::TooLarge { limit })
+                    }
                     Ok(Err(e)) => Err(DeliveryError::Other(e.to_string())),
                     Err(_) => Err(DeliveryError::Timeout),
                 };

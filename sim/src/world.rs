@@ -69,6 +69,11 @@ pub struct TwilioDefaults {
     /// (DOC-ERR-20429: "exceeds allowed concurrency"). UNCONFIRMED: the limit is not documented; 100 is
     /// what Twilio's support articles quote.
     pub max_concurrent_requests: usize,
+    /// A call placed to one of the world's own Twilio numbers (a `<Dial>` to the number that was called,
+    /// say) fails `failed` with SIP 482 Loop Detected. UNCONFIRMED: real Twilio routes such a call back
+    /// in as a new inbound call to that number, which the fake does not model; `false` makes the number
+    /// ring like any phone of the phone book instead.
+    pub own_number_loop_detected: bool,
 }
 
 impl Default for TwilioDefaults {
@@ -89,6 +94,7 @@ impl Default for TwilioDefaults {
             calls_per_second: 1.0,
             max_queue_s: 86_400.0,
             max_concurrent_requests: 100,
+            own_number_loop_detected: true,
         }
     }
 }
@@ -329,7 +335,21 @@ pub struct DeliveryId(pub u64);
 pub enum DeliveryError {
     Timeout,
     Connect(String),
+    /// The response was longer than the sender reads (`transport::MAX_RESPONSE_BYTES`).
+    TooLarge {
+        limit: usize,
+    },
     Other(String),
+}
+
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryError::Timeout => f.write_str("no answer in time"),
+            DeliveryError::Connect(e) | DeliveryError::Other(e) => f.write_str(e),
+            DeliveryError::TooLarge { limit } => write!(f, "response larger than {limit} bytes"),
+        }
+    }
 }
 
 /// A stream for the shell to open.
@@ -859,7 +879,7 @@ impl World {
         let journaled = match &outcome {
             Ok(r) => Ok(journaled_response(r)),
             Err(DeliveryError::Timeout) => Err(format!("timeout after {timeout}")),
-            Err(DeliveryError::Connect(e) | DeliveryError::Other(e)) => Err(e.clone()),
+            Err(e) => Err(e.to_string()),
         };
         self.journal.finish_http(exchange, self.now, journaled);
         if let Some(retry) = retry

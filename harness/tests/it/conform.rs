@@ -48,6 +48,11 @@ impl Conformed {
 }
 
 fn conform(target: &Path, scenarios: &[&str], out: &Path) -> Conformed {
+    conform_with(target, scenarios, out, &[])
+}
+
+/// [`conform`] with more arguments, such as `--time-scale`.
+fn conform_with(target: &Path, scenarios: &[&str], out: &Path, more: &[&str]) -> Conformed {
     let json = out.join("verdicts.json");
     let library = workspace().join("scenarios/library");
     let output = Command::new(env!("CARGO_BIN_EXE_ringback"))
@@ -61,6 +66,7 @@ fn conform(target: &Path, scenarios: &[&str], out: &Path) -> Conformed {
         .arg(out.join("report.md"))
         .arg("--log")
         .arg(out.join("orchestrator.log"))
+        .args(more)
         .output()
         .expect("ringback runs");
     Conformed {
@@ -314,4 +320,145 @@ fn ctrl_c_writes_the_verdicts_of_the_scenarios_that_finished() {
     let scenarios = verdicts["scenarios"].as_array().expect("scenarios");
     assert_eq!(scenarios[0]["passed"], true, "{verdicts}");
     assert!(scenarios[1].to_string().contains("interrupted"), "{}", scenarios[1]);
+}
+
+/// Deliberately hostile orchestrators (`fixtures/orchestrators/hostile`, one target file per mode): each
+/// run ends with a verdict, the rules that should break do, and the journal (or, for requests that name
+/// no scenario's call, the orchestrator's own log of the answers) shows what Twilio or Vapi would do.
+mod hostile {
+    use super::*;
+
+    /// What a hostile run left: the scenario's journal as JSON text and the orchestrator's log.
+    struct Judged {
+        journal: String,
+        log: String,
+        context: String,
+    }
+
+    impl Judged {
+        fn shows(&self, pieces: &[&str]) -> &Self {
+            for piece in pieces {
+                assert!(
+                    self.journal.contains(piece),
+                    "the journal does not show {piece:?}: {}",
+                    self.context
+                );
+            }
+            self
+        }
+
+        fn logs(&self, pieces: &[&str]) -> &Self {
+            for piece in pieces {
+                assert!(self.log.contains(piece), "the orchestrator did not log {piece:?}: {}", self.context);
+            }
+            self
+        }
+    }
+
+    /// Runs `answered-by-a-human` against the hostile mode, 5 times faster than real time: it must end
+    /// with exit code 1 and exactly `rules` broken.
+    fn judge(mode: &str, rules: &[&str]) -> Judged {
+        let out = scratch(&format!("hostile-{mode}"));
+        let target = workspace().join(format!("fixtures/targets/hostile/{mode}.toml"));
+        let started = std::time::Instant::now();
+        let conformed = conform_with(&target, &["answered-by-a-human"], &out, &["--time-scale", "0.2"]);
+        let log = std::fs::read_to_string(out.join("orchestrator.log")).unwrap_or_default();
+        let context = format!(
+            "{mode} after {:?}\nstdout:\n{}\nstderr:\n{}\norchestrator log (end):\n{}",
+            started.elapsed(),
+            conformed.stdout,
+            conformed.stderr,
+            log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+        );
+        assert_eq!(conformed.code, Some(1), "a hostile target fails its scenario: {context}");
+        let broken: BTreeSet<String> = conformed.broken().into_iter().flat_map(|(_, r)| r).collect();
+        let expected: BTreeSet<String> = rules.iter().map(|r| (*r).to_owned()).collect();
+        assert_eq!(broken, expected, "{context}");
+        Judged { journal: conformed.json["scenarios"][0]["journal"].to_string(), log, context }
+    }
+
+    #[test]
+    fn a_voice_webhook_never_answered_times_out_twice_and_the_caller_hears_the_application_error() {
+        judge("never-answers", &["caller-never-dropped", "valid-twiml"]).shows(&[
+            r#""code":11205"#,
+            "did not answer within 15s",
+            "application error",
+        ]);
+    }
+
+    #[test]
+    fn a_voice_webhook_answered_after_30_s_is_a_timeout_and_the_late_answer_is_ignored() {
+        judge("answers-late", &["caller-never-dropped", "context-carryover", "valid-twiml"])
+            .shows(&[r#""code":11205"#, "application error"]);
+    }
+
+    #[test]
+    fn a_reset_connection_is_an_11200_retrieval_failure() {
+        judge("resets", &["caller-never-dropped", "valid-twiml"])
+            .shows(&[r#""code":11200"#, "application error"]);
+    }
+
+    #[test]
+    fn a_10_mb_answer_is_refused_as_11750_without_being_read_whole() {
+        judge("answers-10mb", &["caller-never-dropped", "valid-twiml"])
+            .shows(&[r#""code":11750"#, "answered more than 1048576 bytes"]);
+    }
+
+    #[test]
+    fn an_answer_that_is_not_twiml_is_a_12100() {
+        judge("garbage-twiml", &["caller-never-dropped", "valid-twiml"]).shows(&[r#""code":12100"#]);
+    }
+
+    #[test]
+    fn a_redirect_loop_is_stopped_after_100_fetches() {
+        judge("redirect-loop", &["caller-never-dropped"])
+            .shows(&["too many TwiML fetches without progress (100 in a row)"]);
+    }
+
+    #[test]
+    fn a_dial_to_the_called_number_fails_as_a_loop() {
+        judge("dial-itself", &["caller-never-dropped", "destination-allowlist"])
+            .shows(&["one of this world's own Twilio numbers: loop detected"]);
+    }
+
+    #[test]
+    fn thousands_of_calls_are_queued_at_one_per_second_and_the_run_still_ends() {
+        let judged = judge("call-flood", &["bridge-on-answer", "no-orphans"]);
+        judged.logs(&["call flood answers by (status, code): {(201, None): 2000}"]);
+        // At one call per second, the last of 2,000 calls waits about 2,000 s in the account's queue.
+        let longest = judged
+            .journal
+            .split(r#"\"queue_time\":\""#)
+            .skip(1)
+            .filter_map(|rest| rest.split('\\').next()?.parse::<u64>().ok())
+            .max();
+        assert!(
+            longest.is_some_and(|ms| ms > 1_900_000),
+            "longest queue_time {longest:?}: {}",
+            judged.context
+        );
+    }
+
+    #[test]
+    fn unknown_and_foreign_sids_get_twilio_and_vapi_not_found_errors() {
+        // Requests about SIDs no scenario knows go to the lobby world: the orchestrator logged the answers.
+        judge("foreign-sids", &[]).logs(&[
+            r#"GET /Calls/CA00000000000000000000000000000000.json -> 404 {"code":20404"#,
+            r#"POST /Calls/CAffffffffffffffffffffffffffffffff.json -> 404 {"code":20404"#,
+            r#"POST /Calls/not-a-sid.json -> 404 {"code":20404"#,
+            r#"GET /Conferences/CF00000000000000000000000000000000.json -> 404 {"code":20404"#,
+            r#"another account -> 401 {"code":20003"#,
+            r#"GET /call/<unknown> -> 404 {"message":"Call not found""#,
+        ]);
+    }
+
+    #[test]
+    fn a_tool_result_of_the_wrong_shape_breaks_tool_response() {
+        judge("wrong-tool-shape", &["tool-response"]);
+    }
+
+    #[test]
+    fn a_tool_call_never_answered_breaks_tool_response_after_vapis_timeout() {
+        judge("tool-never-answers", &["tool-response"]).shows(&["server did not answer in time"]);
+    }
 }

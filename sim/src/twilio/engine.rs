@@ -439,9 +439,7 @@ impl World {
                     Ok(r) if (200..300).contains(&r.status) => None,
                     Ok(r) => Some(format!("{what} answered HTTP {}", r.status)),
                     Err(DeliveryError::Timeout) => Some(format!("{what} timed out")),
-                    Err(DeliveryError::Connect(e) | DeliveryError::Other(e)) => {
-                        Some(format!("{what} failed: {e}"))
-                    }
+                    Err(e) => Some(format!("{what} failed: {e}")),
                 };
                 if let Some(message) = failed {
                     // Twilio: 15003, "Call Progress: Warning Response to Callback URL".
@@ -543,6 +541,14 @@ impl World {
         let Remote::Phone(behaviour) = &leg.remote else { return };
         let plan = behaviour.plan();
         let timeout = leg.timeout;
+        let to = leg.to.clone();
+        if self.defaults.own_number_loop_detected
+            && self.twilio.numbers.values().any(|n| n.phone_number == to)
+        {
+            self.note(format!("{call} dials {to}, one of this world's own Twilio numbers: loop detected"));
+            self.schedule(crate::phone::SETUP, Event::Fail(call, CallStatus::Failed, 482));
+            return;
+        }
         if let Some(ring_at) = plan.ring_at.filter(|t| *t < timeout) {
             self.schedule(ring_at, Event::Ring(call));
         }

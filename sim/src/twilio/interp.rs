@@ -54,6 +54,15 @@ impl World {
                 (11205, format!("{url} did not answer within {}s", self.defaults.webhook_timeout_s))
             }
             Err(DeliveryError::Connect(e)) => (11205, format!("{url}: {e}")),
+            // Twilio 11750: the TwiML response body is larger than Twilio reads (64 KiB, like a document
+            // the parser refuses for its size).
+            Err(DeliveryError::TooLarge { limit }) => (
+                twiml::BODY_TOO_LARGE,
+                format!(
+                    "{url} answered more than {limit} bytes; expected at most {} bytes of TwiML",
+                    twiml::MAX_DOCUMENT_BYTES
+                ),
+            ),
             Err(DeliveryError::Other(e)) => (11200, format!("{url}: {e}")),
         };
         let (code, message) = failure;

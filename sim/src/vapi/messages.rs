@@ -382,7 +382,11 @@ impl World {
                 self.note(format!("vapi-call {id}: server did not answer in time"));
                 None
             }
-            Err(DeliveryError::Connect(e) | DeliveryError::Other(e)) => {
+            Err(e @ DeliveryError::TooLarge { .. }) => {
+                self.note(format!("vapi-call {id}: server answered a {e}"));
+                None
+            }
+            Err(e) => {
                 self.note(format!("vapi-call {id}: server unreachable: {e}"));
                 None
             }
