@@ -37,8 +37,26 @@ pub struct Options {
     pub time_scale: f64,
     /// Where the orchestrator's output goes (appended; one file per run).
     pub log: PathBuf,
-    /// Becomes `true` when the run must stop now (Ctrl-C): scenarios still running end unjudged.
-    pub interrupt: tokio::sync::watch::Receiver<bool>,
+    /// Becomes `Some` when the run must stop now: scenarios still running end unjudged.
+    pub interrupt: tokio::sync::watch::Receiver<Option<Stop>>,
+}
+
+/// Why a run stopped before every scenario was over.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stop {
+    /// Ctrl-C.
+    Interrupted,
+    /// The run's own deadline passed.
+    Deadline(Duration),
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Interrupted => f.write_str("interrupted (Ctrl-C)"),
+            Stop::Deadline(d) => write!(f, "the run's deadline of {} s passed", d.as_secs_f64()),
+        }
+    }
 }
 
 /// A scenario that does not apply to the target, and why.
@@ -240,7 +258,7 @@ async fn run_one(
     plan: &Plan,
     instance: &Instance,
     restartable: bool,
-    interrupt: &tokio::sync::watch::Receiver<bool>,
+    interrupt: &tokio::sync::watch::Receiver<Option<Stop>>,
 ) -> Result<Run, String> {
     let sim = setup.world(plan, &instance.wiring)?;
     let numbers = plan
@@ -299,15 +317,15 @@ async fn run_one(
     }
     let (not_before, deadline) = horizon(plan);
     let mut interrupt = interrupt.clone();
-    let interrupted = tokio::select! {
-        () = wait_until_over(&sim, &member, &down, not_before, deadline) => false,
-        () = interrupted(&mut interrupt) => true,
+    let stopped = tokio::select! {
+        () = wait_until_over(&sim, &member, &down, not_before, deadline) => None,
+        stop = run_stopped(&mut interrupt) => Some(stop),
     };
     tracing::debug!(scenario = %plan.description, at = %sim.clock().now(), "run over");
     let _ = stop.send(());
     let _ = driver.await;
-    if interrupted {
-        return Err(format!("interrupted at {} (Ctrl-C), before it was over: not judged", sim.clock().now()));
+    if let Some(stop) = stopped {
+        return Err(format!("{stop} at {}, before it was over: not judged", sim.clock().now()));
     }
     let _ = over.send(());
     if let Some(restarter) = restarter {
@@ -320,10 +338,12 @@ async fn run_one(
     Ok(judge(plan, &sim, &context(plan, &instance.wiring.service_number)))
 }
 
-/// Resolves when the run is interrupted; never if nothing can interrupt it.
-async fn interrupted(interrupt: &mut tokio::sync::watch::Receiver<bool>) {
-    if interrupt.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
+/// Resolves when the run must stop, with why; never if nothing can stop it.
+async fn run_stopped(interrupt: &mut tokio::sync::watch::Receiver<Option<Stop>>) -> Stop {
+    let stop = interrupt.wait_for(Option::is_some).await.map(|stop| stop.unwrap_or(Stop::Interrupted));
+    match stop {
+        Ok(stop) => stop,
+        Err(_) => std::future::pending().await,
     }
 }
 

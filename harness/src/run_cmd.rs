@@ -3,8 +3,10 @@
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use ringback::conform::Stop;
 use ringback::report::{self, Verdict};
 use ringback::rules::{Level, RULES};
 use ringback_scenarios::{Scenario, ScenarioError};
@@ -61,6 +63,11 @@ pub struct ConformArgs {
     /// Where the orchestrator's output goes (default: `ringback-conform-NAME.log` in the temporary folder).
     #[arg(long)]
     pub log: Option<PathBuf>,
+    /// A deadline for the whole run, in real seconds: scenarios still running then end unjudged, the
+    /// reports hold the verdicts of those that finished, and the exit code is 1. Each scenario has its
+    /// own deadline in any case, its duration.
+    #[arg(long, value_name = "SECONDS")]
+    pub deadline: Option<f64>,
     #[command(flatten)]
     pub outputs: Outputs,
 }
@@ -113,6 +120,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             time_scale: 1.0,
             seed: args.seed,
             log: None,
+            deadline: None,
             outputs: args.outputs,
         });
     }
@@ -193,6 +201,9 @@ pub fn conform(args: ConformArgs) -> Result<ExitCode> {
     if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
         bail!("--time-scale {}: expected a positive number", args.time_scale);
     }
+    if let Some(deadline) = args.deadline.filter(|d| !(*d > 0.0 && d.is_finite())) {
+        bail!("--deadline {deadline}: expected a positive number of seconds");
+    }
     let target = ringback::target::TargetFile::load(&args.target)?;
     let name = target.name(&args.target);
     let scenarios = load_all(&args.paths)?;
@@ -225,12 +236,22 @@ pub fn conform(args: ConformArgs) -> Result<ExitCode> {
     let _ = std::fs::remove_file(&log);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
-    // Ctrl-C ends the scenarios still running (unjudged) and writes the reports of those that finished.
-    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    // Ctrl-C, or the run's deadline, ends the scenarios still running (unjudged) and writes the reports of
+    // those that finished.
+    let (interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
+    let deadline = args.deadline.map(Duration::from_secs_f64);
     runtime.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = interrupt_tx.send(true);
-        }
+        let out_of_time = async {
+            match deadline {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stop = tokio::select! {
+            Ok(()) = tokio::signal::ctrl_c() => Stop::Interrupted,
+            () = out_of_time => Stop::Deadline(deadline.unwrap_or_default()),
+        };
+        let _ = interrupt_tx.send(Some(stop));
     });
     let options = ringback::conform::Options {
         time_scale: args.time_scale,
@@ -247,6 +268,7 @@ pub fn conform(args: ConformArgs) -> Result<ExitCode> {
     let found = runtime
         .block_on(ringback::conform::conform(&target, &args.target, plans, &options))
         .map_err(|e| anyhow::anyhow!("target {}: {e}", args.target.display()))?;
+    let stopped = *interrupt.borrow();
     let verdicts: Vec<Verdict> = chosen
         .iter()
         .zip(found.runs)
@@ -273,14 +295,15 @@ pub fn conform(args: ConformArgs) -> Result<ExitCode> {
     }
     say!("the orchestrator's output: {}", log.display());
     let code = finish(&verdicts, &args.outputs, &name)?;
-    if *interrupt.borrow() {
+    if let Some(stop) = stopped {
         let finished = verdicts.iter().filter(|v| v.outcome.is_ok()).count();
-        say!(
-            "interrupted: {finished} of {} scenarios finished; the reports hold their verdicts",
-            verdicts.len()
-        );
-        // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
-        return Ok(ExitCode::from(130));
+        say!("{stop}: {finished} of {} scenarios finished; the reports hold their verdicts", verdicts.len());
+        return Ok(match stop {
+            // 128 + SIGINT, as shells report a command stopped by Ctrl-C.
+            Stop::Interrupted => ExitCode::from(130),
+            // Not every rule was shown to hold: the unfinished scenarios fail.
+            Stop::Deadline(_) => ExitCode::from(1),
+        });
     }
     Ok(code)
 }

@@ -314,12 +314,31 @@ fn ctrl_c_writes_the_verdicts_of_the_scenarios_that_finished() {
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "it stops soon after Ctrl-C");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("interrupted: 1 of 2 scenarios finished"), "{stdout}");
+    assert!(stdout.contains("interrupted (Ctrl-C): 1 of 2 scenarios finished"), "{stdout}");
     let verdicts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report")).expect("JSON");
     let scenarios = verdicts["scenarios"].as_array().expect("scenarios");
     assert_eq!(scenarios[0]["passed"], true, "{verdicts}");
     assert!(scenarios[1].to_string().contains("interrupted"), "{}", scenarios[1]);
+}
+
+#[test]
+fn the_runs_deadline_ends_the_scenarios_still_running_unjudged_and_writes_the_reports() {
+    let out = scratch("deadline");
+    // In real time, a webhook never answered keeps the scenario going for at least 30 s.
+    let target = workspace().join("fixtures/targets/hostile/never-answers.toml");
+    let started = std::time::Instant::now();
+    let conformed = conform_with(&target, &["answered-by-a-human"], &out, &["--deadline", "3"]);
+    let context = format!("stdout:\n{}\nstderr:\n{}", conformed.stdout, conformed.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(25), "{:?}: {context}", started.elapsed());
+    assert_eq!(conformed.code, Some(1), "{context}");
+    assert!(
+        conformed.stdout.contains("the run's deadline of 3 s passed: 0 of 1 scenarios finished"),
+        "{context}"
+    );
+    let error = conformed.json["scenarios"][0]["error"].as_str().unwrap_or_default().to_owned();
+    assert!(error.starts_with("the run's deadline of 3 s passed at "), "{error}: {context}");
+    assert!(out.join("report.md").exists(), "{context}");
 }
 
 /// Deliberately hostile orchestrators (`fixtures/orchestrators/hostile`, one target file per mode): each
