@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use indexmap::IndexMap;
 use ringback_sim::journal::{Entry, Event, Journal, Party};
 use serde_json::{Value, json};
 
@@ -47,10 +48,21 @@ impl Verdict {
             Err(e) => return format!("ERROR {}: {e}", self.name),
             Ok(run) => run,
         };
-        let mut problems: Vec<String> = Vec::new();
+        // One entry per broken rule, at its first break: a target that breaks a rule on every one of a
+        // thousand calls still gets one readable line.
+        let mut broken: IndexMap<&str, (String, usize, String)> = IndexMap::new();
         for v in self.must_broken() {
-            problems.push(format!("{} at {}", v.rule, v.at));
+            let entry = broken.entry(v.rule).or_insert_with(|| (v.at.to_string(), 0, String::new()));
+            entry.1 += 1;
+            entry.2 = v.at.to_string();
         }
+        let mut problems: Vec<String> = broken
+            .into_iter()
+            .map(|(rule, (first, count, last))| match count {
+                1 => format!("{rule} at {first}"),
+                _ => format!("{rule} at {first} (and {} more, the last at {last})", count - 1),
+            })
+            .collect();
         for c in self.unexpected() {
             problems.push(format!(
                 "caller {} expected {} but was {}",
