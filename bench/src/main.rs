@@ -68,7 +68,7 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         seconds: u64,
     },
-    /// A digest of the timelines of the library and of generated scenarios (equal before and after an
+    /// A digest of the journals (bodies included) of the library and of generated scenarios (equal before and after an
     /// optimization: it changed nothing observable).
     Digest {
         #[arg(long, default_value_t = 300)]

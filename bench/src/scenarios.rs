@@ -191,8 +191,10 @@ pub fn digest(generated: usize) -> anyhow::Result<String> {
     let mut out = String::new();
     for (name, plan) in plans {
         let run = ringback::run::run_reference(&plan).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        // The whole journal, bodies and headers included, not only its timeline.
+        let entries = serde_json::to_string(run.journal.entries())?;
         let text = format!(
-            "{}\n{:?}\n{:?}",
+            "{}\n{entries}\n{:?}\n{:?}",
             run.journal.timeline(),
             run.callers,
             run.violations.iter().map(|v| (v.rule, v.at.to_string(), &v.message)).collect::<Vec<_>>()

@@ -356,9 +356,8 @@ pub struct Webhook {
     pub params: Vec<(String, String)>,
     /// The URL's query pairs.
     pub query: Vec<(String, String)>,
-    pub body: String,
-    /// The JSON body (Vapi's messages).
-    pub json: Option<Value>,
+    /// What the rules read of a JSON body (Vapi's messages).
+    pub message: Option<wire::VapiMessage>,
     pub expects_twiml: bool,
     pub fault: Option<String>,
     /// What the sender got (an answer fault may have made it).
@@ -387,21 +386,17 @@ impl Webhook {
 
     /// Vapi's `message.type`.
     pub fn message_type(&self) -> Option<&str> {
-        wire::json_str(self.json.as_ref()?, "/message/type")
+        self.message.as_ref()?.kind.as_deref()
     }
 
     /// Vapi's `message.call.id`.
     pub fn vapi_call(&self) -> Option<&str> {
-        wire::json_str(self.json.as_ref()?, "/message/call/id")
+        self.message.as_ref()?.call_id.as_deref()
     }
 
     /// The ids of a `tool-calls` message's `toolCallList` (or, failing that, `toolCalls`).
     pub fn tool_call_ids(&self) -> Vec<String> {
-        let Some(message) = self.json.as_ref().and_then(|j| j.get("message")) else { return Vec::new() };
-        let list = message.get("toolCallList").or_else(|| message.get("toolCalls"));
-        list.and_then(Value::as_array)
-            .map(|calls| calls.iter().filter_map(|c| c.get("id")?.as_str().map(str::to_owned)).collect())
-            .unwrap_or_default()
+        self.message.as_ref().map(|m| m.tool_call_ids.clone()).unwrap_or_default()
     }
 
     /// Whether the fault plan forged this copy.
@@ -825,8 +820,8 @@ impl Builder {
         if webhook {
             // A body is JSON (Vapi's messages) or a form (Twilio's webhooks), never both: percent-decoding
             // a JSON message as a form only made pairs nobody asks for.
-            let json = wire::json(&x.request_body);
-            let params = if json.is_some() { Vec::new() } else { wire::form_pairs(&x.request_body) };
+            let message = wire::VapiMessage::read(&x.request_body);
+            let params = if message.is_some() { Vec::new() } else { wire::form_pairs(&x.request_body) };
             self.webhooks.push(Webhook {
                 at: m,
                 from: x.from,
@@ -835,8 +830,7 @@ impl Builder {
                 url: x.url.clone(),
                 params,
                 query: wire::query_pairs(&x.url),
-                body: x.request_body.clone(),
-                json,
+                message,
                 expects_twiml: x.expects_twiml,
                 fault: x.fault.clone(),
                 response: x.response.clone(),

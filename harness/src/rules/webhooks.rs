@@ -242,24 +242,22 @@ pub fn idempotent_webhooks(facts: &Facts) -> Vec<Violation> {
 pub fn order_tolerant(facts: &Facts) -> Vec<Violation> {
     const WINDOW: SimDuration = SimDuration::from_secs(2);
     let mut out = Vec::new();
-    let late: Vec<&Webhook> = facts
-        .webhooks
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.from == Party::Twilio && w.to_target() && w.trustworthy())
-        .filter(|(i, w)| {
-            w.is_delayed()
-                || w.sequence_number().is_some_and(|n| {
-                    facts.webhooks[..*i].iter().any(|e| {
-                        e.trustworthy()
-                            && e.call_sid() == w.call_sid()
-                            && wire::path_of(&e.url) == wire::path_of(&w.url)
-                            && e.sequence_number().is_some_and(|m| m > n)
-                    })
-                })
-        })
-        .map(|(_, w)| w)
-        .collect();
+    // A webhook is late when it was delayed, or when an earlier one for the same leg and URL path
+    // carried a higher SequenceNumber: one pass, keeping the highest number seen per leg and path.
+    let mut highest: BTreeMap<(Option<CallSid>, &str), u64> = BTreeMap::new();
+    let mut late: Vec<&Webhook> = Vec::new();
+    for w in facts.webhooks.iter().filter(|w| w.trustworthy()) {
+        let key = (w.call_sid(), wire::path_of(&w.url));
+        let sequence = w.sequence_number();
+        let overtaken = sequence.is_some_and(|n| highest.get(&key).is_some_and(|&m| m > n));
+        if w.from == Party::Twilio && w.to_target() && (w.is_delayed() || overtaken) {
+            late.push(w);
+        }
+        if let Some(n) = sequence {
+            let seen = highest.entry(key).or_insert(n);
+            *seen = (*seen).max(n);
+        }
+    }
     for w in late {
         let Some(caller) = facts.conversation_of_webhook(w) else { continue };
         let fresh_since = |r: &RestAction| {

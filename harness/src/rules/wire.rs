@@ -51,6 +51,85 @@ pub fn json(body: &str) -> Option<Value> {
     serde_json::from_str(body).ok()
 }
 
+/// What the rules read of a Vapi server message (`{"message": {type, call: {id}, toolCallList, …}}`):
+/// its type, its call's id and its tool calls' ids. A message carries the whole call, assistant and
+/// artifact, kilobytes the rules never look at, so they are skipped rather than built into a [`Value`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VapiMessage {
+    /// `message.type`.
+    pub kind: Option<String>,
+    /// `message.call.id`.
+    pub call_id: Option<String>,
+    /// The `id` of each entry of `message.toolCallList` (or, failing that, `message.toolCalls`).
+    pub tool_call_ids: Vec<String>,
+}
+
+impl VapiMessage {
+    /// Reads a body that is JSON; `None` if it is not JSON at all (a form).
+    pub fn read(body: &str) -> Option<VapiMessage> {
+        // The fast path reads a well-shaped message; anything else (a field of another type, JSON that is
+        // not an envelope) is read leniently from a `Value`, as a rule reads what it can.
+        match serde_json::from_str::<shape::Envelope>(body) {
+            Ok(envelope) => Some(envelope.message.map(VapiMessage::from).unwrap_or_default()),
+            Err(_) => json(body).map(|v| VapiMessage::lenient(&v)),
+        }
+    }
+
+    fn lenient(value: &Value) -> VapiMessage {
+        let Some(message) = value.get("message") else { return VapiMessage::default() };
+        let list = message.get("toolCallList").or_else(|| message.get("toolCalls"));
+        VapiMessage {
+            kind: json_str(message, "/type").map(str::to_owned),
+            call_id: json_str(message, "/call/id").map(str::to_owned),
+            tool_call_ids: list
+                .and_then(Value::as_array)
+                .map(|calls| calls.iter().filter_map(|c| c.get("id")?.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl From<shape::Message> for VapiMessage {
+    fn from(m: shape::Message) -> VapiMessage {
+        let list = m.tool_call_list.or(m.tool_calls).unwrap_or_default();
+        VapiMessage {
+            kind: m.kind,
+            call_id: m.call.and_then(|c| c.id),
+            tool_call_ids: list.into_iter().filter_map(|c| c.id).collect(),
+        }
+    }
+}
+
+/// The well-shaped subset of a Vapi message that [`VapiMessage`] reads; serde skips every other field.
+mod shape {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    pub struct Envelope {
+        pub message: Option<Message>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Message {
+        #[serde(rename = "type")]
+        pub kind: Option<String>,
+        pub call: Option<Call>,
+        pub tool_call_list: Option<Vec<ToolCall>>,
+        pub tool_calls: Option<Vec<ToolCall>>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Call {
+        pub id: Option<String>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct ToolCall {
+        pub id: Option<String>,
+    }
+}
+
 /// The string at a JSON pointer.
 pub fn json_str<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(Value::as_str)
@@ -72,6 +151,28 @@ pub fn mentions(body: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_a_vapi_message_well_shaped_or_not() {
+        let shaped = r#"{"message":{"type":"tool-calls","call":{"id":"c1","assistant":{}},"artifact":{"messages":[]},
+            "toolCallList":[{"id":"t1","function":{}},{"id":"t2"}]}}"#;
+        let expected = VapiMessage {
+            kind: Some("tool-calls".into()),
+            call_id: Some("c1".into()),
+            tool_call_ids: vec!["t1".into(), "t2".into()],
+        };
+        assert_eq!(VapiMessage::read(shaped), Some(expected.clone()));
+        // The same message with a field of an unexpected type is still read, field by field.
+        let odd = r#"{"message":{"type":"tool-calls","call":{"id":"c1"},"toolCallList":[{"id":"t1"},{"id":2},{"id":"t2"}],"timestamp":"x"}}"#;
+        assert_eq!(VapiMessage::read(odd), Some(expected));
+        let odd_type = r#"{"message":{"type":7,"call":"c1","toolCalls":[{"id":"t9"}]}}"#;
+        assert_eq!(
+            VapiMessage::read(odd_type),
+            Some(VapiMessage { kind: None, call_id: None, tool_call_ids: vec!["t9".into()] })
+        );
+        assert_eq!(VapiMessage::read("[1,2]"), Some(VapiMessage::default()));
+        assert_eq!(VapiMessage::read("CallSid=CA1&CallStatus=busy"), None);
+    }
 
     #[test]
     fn decodes_forms_leniently() {
