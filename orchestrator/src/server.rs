@@ -867,10 +867,10 @@ async fn vapi_webhook(State(o): State<Orchestrator>, headers: HeaderMap, body: B
         tracing::warn!(error = %e, "Vapi message rejected");
         return (StatusCode::FORBIDDEN, "unauthenticated server message").into_response();
     }
-    let Ok(envelope) = serde_json::from_slice::<Value>(&body) else {
+    let Some(message) = crate::vapi::read_message(&body) else {
         return (StatusCode::BAD_REQUEST, "the body is not JSON").into_response();
     };
-    let message = &envelope["message"];
+    let message = &message;
     let Some(kind) = message["type"].as_str() else {
         return (StatusCode::BAD_REQUEST, "missing message.type").into_response();
     };

@@ -278,6 +278,88 @@ fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
+/// The `message` of a server message's envelope, as a [`serde_json::Value`] holding only what the
+/// orchestrator reads: `type`, `timestamp`, `call.id`, `status`, `request`, `destination`, the tool
+/// calls and the conversation (`artifact.messages`, `messages`). Vapi sends the whole call, assistant,
+/// phone number and artifact with every message, kilobytes that would otherwise be built into a tree
+/// and dropped unread. `None` when the body is not JSON; `Null` when it has no `message`.
+pub fn read_message(body: &[u8]) -> Option<serde_json::Value> {
+    match serde_json::from_slice::<shape::Envelope>(body) {
+        Ok(envelope) => Some(envelope.message.map_or(serde_json::Value::Null, shape::Message::into_value)),
+        // Any other shape (a field of another type, a repeated key) is read whole, as before.
+        Err(_) => serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .map(|mut v| v.get_mut("message").map(serde_json::Value::take).unwrap_or_default()),
+    }
+}
+
+/// The well-shaped part of a server message that [`read_message`] keeps; serde skips every other field.
+mod shape {
+    use serde::Deserialize;
+    use serde_json::{Map, Value};
+
+    #[derive(Debug, Deserialize)]
+    pub struct Envelope {
+        pub message: Option<Message>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Message {
+        #[serde(rename = "type")]
+        kind: Option<Value>,
+        timestamp: Option<Value>,
+        call: Option<Call>,
+        status: Option<Value>,
+        request: Option<Value>,
+        destination: Option<Value>,
+        tool_call_list: Option<Value>,
+        tool_with_tool_call_list: Option<Value>,
+        artifact: Option<Artifact>,
+        messages: Option<Value>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Call {
+        id: Option<Value>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Artifact {
+        messages: Option<Value>,
+    }
+
+    impl Message {
+        pub fn into_value(self) -> Value {
+            let mut m = Map::new();
+            let mut put = |key: &str, value: Option<Value>| {
+                if let Some(value) = value {
+                    m.insert(key.to_owned(), value);
+                }
+            };
+            put("type", self.kind);
+            put("timestamp", self.timestamp);
+            put("call", self.call.map(|c| object("id", c.id)));
+            put("status", self.status);
+            put("request", self.request);
+            put("destination", self.destination);
+            put("toolCallList", self.tool_call_list);
+            put("toolWithToolCallList", self.tool_with_tool_call_list);
+            put("artifact", self.artifact.map(|a| object("messages", a.messages)));
+            put("messages", self.messages);
+            Value::Object(m)
+        }
+    }
+
+    fn object(key: &str, value: Option<Value>) -> Value {
+        let mut m = Map::new();
+        if let Some(value) = value {
+            m.insert(key.to_owned(), value);
+        }
+        Value::Object(m)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use http::HeaderValue;
@@ -286,6 +368,38 @@ mod tests {
     use super::*;
     use crate::http::ReqwestClient;
     use crate::http::tests::FakeApi;
+
+    #[test]
+    fn a_message_keeps_what_the_orchestrator_reads_and_nothing_else() {
+        let body = json!({"message": {
+            "timestamp": 1767225600123_u64, "type": "tool-calls", "status": "in-progress",
+            "toolCallList": [{"id": "t1", "function": {"name": "transfer", "arguments": {"department": "sales"}}}],
+            "artifact": {"messages": [{"role": "user", "message": "sales please"}], "transcript": "long"},
+            "call": {"id": "c1", "orgId": "o1", "assistant": {"model": {}}},
+            "assistant": {"firstMessage": "Hello"}, "phoneNumber": {"id": "p1"}, "customer": {"number": "+1"},
+        }});
+        let read = read_message(body.to_string().as_bytes()).expect("JSON");
+        let mut expected = body["message"].clone();
+        for unread in ["assistant", "phoneNumber", "customer"] {
+            expected.as_object_mut().map(|m| m.shift_remove(unread));
+        }
+        expected["artifact"] = json!({"messages": [{"role": "user", "message": "sales please"}]});
+        expected["call"] = json!({"id": "c1"});
+        assert_eq!(read, expected);
+    }
+
+    #[test]
+    fn a_message_of_another_shape_is_read_whole() {
+        // `call` is not an object: the lenient path keeps it as written.
+        let odd = br#"{"message":{"type":"status-update","call":"c1","status":"ended"}}"#;
+        assert_eq!(
+            read_message(odd),
+            Some(json!({"type": "status-update", "call": "c1", "status": "ended"}))
+        );
+        assert_eq!(read_message(b"[1,2]"), Some(serde_json::Value::Null));
+        assert_eq!(read_message(br#"{"other":1}"#), Some(serde_json::Value::Null));
+        assert_eq!(read_message(b"CallSid=CA1"), None);
+    }
 
     const KEY: &str = "4f6c-private-key";
     const CALL_ID: &str = "019d2ad0-6c1e-7aa3-9d0e-3f0b8a6c2b11";
