@@ -96,8 +96,7 @@ impl World {
             return false;
         };
         let url = server["url"].as_str().unwrap_or_default().to_owned();
-        let body = self.envelope(id, kind, extra);
-        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let body = Bytes::from(self.envelope(id, kind, extra));
         let headers = self.server_headers(&server, &body, &url);
         let timeout = super::seconds(server.get("timeoutSeconds"), 20.0);
         let request = OutboundRequest { method: http::Method::POST, url, headers, body };
@@ -105,8 +104,8 @@ impl World {
         true
     }
 
-    /// `{"message": {…}}` with the live call, artifact and parties.
-    fn envelope(&self, id: &str, kind: &str, extra: Value) -> Value {
+    /// `{"message": {…}}` with the live call, artifact and parties, serialized.
+    fn envelope(&self, id: &str, kind: &str, extra: Value) -> Vec<u8> {
         let call = &self.vapi.calls[id];
         let mut message = Map::new();
         message.insert("timestamp".into(), json!(self.epoch.unix_millis(self.now)));
@@ -130,12 +129,11 @@ impl World {
         if let Some(customer) = &call.customer {
             message.insert("customer".into(), customer.clone());
         }
-        let mut assistant = call.assistant.clone();
-        if let Some(a) = &call.assistant_id {
-            assistant.insert("id".into(), json!(a));
-        }
-        message.insert("assistant".into(), Value::Object(assistant));
-        json!({ "message": message })
+        // The assistant goes last, written from the call's own map rather than a copy of it.
+        message.shift_remove("assistant");
+        let assistant = Assistant { fields: &call.assistant, id: call.assistant_id.as_deref() };
+        let envelope = Envelope { message: Message { fields: &message, assistant } };
+        serde_json::to_vec(&envelope).unwrap_or_default()
     }
 
     /// `content-type`, then the server's authentication ([`super::auth`]): the legacy `secret` as
@@ -443,5 +441,62 @@ impl World {
                 .unwrap_or((None, false));
             self.tools_answered(id, after, end_call);
         }
+    }
+}
+
+/// `{"message": …}`, serialized without building it as one [`Value`].
+struct Envelope<'a> {
+    message: Message<'a>,
+}
+
+impl serde::Serialize for Envelope<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("message", &self.message)?;
+        map.end()
+    }
+}
+
+/// A message's fields, then `assistant`.
+struct Message<'a> {
+    fields: &'a Map<String, Value>,
+    assistant: Assistant<'a>,
+}
+
+impl serde::Serialize for Message<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.fields.len() + 1))?;
+        for (key, value) in self.fields {
+            map.serialize_entry(key, value)?;
+        }
+        map.serialize_entry("assistant", &self.assistant)?;
+        map.end()
+    }
+}
+
+/// The call's assistant with its `id`: in the place of an `id` it already has, else last.
+struct Assistant<'a> {
+    fields: &'a Map<String, Value>,
+    id: Option<&'a str>,
+}
+
+impl serde::Serialize for Assistant<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let has_id = self.fields.contains_key("id");
+        let extra = usize::from(self.id.is_some() && !has_id);
+        let mut map = serializer.serialize_map(Some(self.fields.len() + extra))?;
+        for (key, value) in self.fields {
+            match self.id {
+                Some(id) if key == "id" => map.serialize_entry(key, id)?,
+                _ => map.serialize_entry(key, value)?,
+            }
+        }
+        if let Some(id) = self.id.filter(|_| !has_id) {
+            map.serialize_entry("id", id)?;
+        }
+        map.end()
     }
 }
