@@ -39,6 +39,10 @@ const BRIDGE_CHECK_S: u64 = 30;
 /// Extra time after a specialist's ring timeout before the orchestrator asks Twilio about a leg whose
 /// final status callback never came.
 const WATCHDOG_GRACE_S: u64 = 15;
+
+/// How many times the watchdog looks at a dial that Twilio still says is queued or ringing (an hour at
+/// the default ring timeout); a leg queued for longer is left to its callbacks.
+const MAX_RING_CHECKS: u32 = 120;
 /// Twilio's connection overrides on the hold room's URL: retry twice after a failed connection or a 5xx
 /// (twilio.md §5 "connection overrides"; Twilio never sends the fragment).
 const HOLD_ROOM_OVERRIDES: &str = "#rc=2&rp=ct,5xx";
@@ -447,40 +451,57 @@ impl Orchestrator {
 
     /// After `after`, asks Twilio about the caller's legs if the state still waits on a callback: a
     /// lost final status callback must not leave the caller on hold for ever. With `attempt`, only if
-    /// that dial is still the one the caller waits on, unanswered.
+    /// that dial is still the one the caller waits on, unanswered; and while Twilio says its leg is
+    /// still queued or ringing, asks again every ring timeout: a dial queued behind the account's calls
+    /// per second starts ringing late, so its final status can come long after the first look.
     fn spawn_check(&self, caller: String, after: Duration, attempt: Option<(usize, usize)>) {
         let this = self.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            if this.halted() {
-                return;
-            }
-            let Ok(Some(bytes)) = this.inner.store.get(&format!("call/{caller}")) else { return };
-            let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { return };
-            let waiting = match attempt {
-                None => matches!(call.phase, Phase::Holding | Phase::Bridged),
-                Some((t, a)) => {
-                    call.phase == Phase::Holding
-                        && t + 1 == call.transfers.len()
-                        && call.transfers[t].attempts.len() == a + 1
-                        && !call.transfers[t].attempts[a].status.is_final()
+            let mut wait = after;
+            // Bounded: a leg Twilio keeps queued or ringing for longer than this is left to its callback.
+            for _ in 0..MAX_RING_CHECKS {
+                tokio::time::sleep(wait).await;
+                match this.check(&caller, attempt).await {
+                    Some(status) if attempt.is_some() && !status.is_final() => {
+                        wait = Duration::from_secs(u64::from(this.inner.config.ring_timeout_s));
+                    }
+                    _ => return,
                 }
-            };
-            if !waiting {
-                return;
             }
-            let _guard = Busy::new(&this.inner);
-            if let Ok(info) = this.inner.twilio.fetch_call(&caller).await
-                && let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final())
-            {
-                this.dispatch(&caller, Event::CallerStatus { status, key: None }).await;
-                return;
-            }
-            let (transfer, t) = (call.transfers.len() - 1, &call.transfers[call.transfers.len() - 1]);
-            let Some((attempt, a)) = t.attempts.iter().enumerate().next_back() else { return };
-            let Some(leg) = a.leg.clone().filter(|_| !a.status.is_final()) else { return };
-            this.observe_leg(&caller, transfer, attempt, leg).await;
         });
+    }
+
+    /// One look of [`Orchestrator::spawn_check`]: the status of the specialist leg it asked Twilio
+    /// about, if it asked.
+    async fn check(&self, caller: &str, attempt: Option<(usize, usize)>) -> Option<LegStatus> {
+        if self.halted() {
+            return None;
+        }
+        let bytes = self.inner.store.get(&format!("call/{caller}")).ok()??;
+        let call = serde_json::from_slice::<Call>(&bytes).ok()?;
+        let waiting = match attempt {
+            None => matches!(call.phase, Phase::Holding | Phase::Bridged),
+            Some((t, a)) => {
+                call.phase == Phase::Holding
+                    && t + 1 == call.transfers.len()
+                    && call.transfers[t].attempts.len() == a + 1
+                    && !call.transfers[t].attempts[a].status.is_final()
+            }
+        };
+        if !waiting {
+            return None;
+        }
+        let _guard = Busy::new(&self.inner);
+        if let Ok(info) = self.inner.twilio.fetch_call(caller).await
+            && let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final())
+        {
+            self.dispatch(caller, Event::CallerStatus { status, key: None }).await;
+            return None;
+        }
+        let (transfer, t) = (call.transfers.len() - 1, &call.transfers[call.transfers.len() - 1]);
+        let (attempt, a) = t.attempts.iter().enumerate().next_back()?;
+        let leg = a.leg.clone().filter(|_| !a.status.is_final())?;
+        self.observe_leg(caller, transfer, attempt, leg).await
     }
 
     /// Asks Twilio for a specialist leg's status and steps the caller with it, as a status callback
