@@ -23,6 +23,8 @@
 //! - a second request is placed either while the first transfer surely still holds the caller (it goes
 //!   unheard or is refused as a transfer already under way) or after the caller is surely back with an
 //!   assistant and before that assistant's silence timeout (it starts a transfer of its own);
+//! - a specialist's dial may wait in the account's calls-per-second queue (at worst behind every other
+//!   dial of the scenario), and a lost final status is then found by the watchdog's later looks;
 //! - answers land well clear of the ring timeout, and machine detection always finishes before its own
 //!   timeout, so no phone's fate depends on a boundary;
 //! - where a specialist's final status callback may be lost, nobody hangs up between the failure and the
@@ -309,6 +311,12 @@ struct Timing {
     /// What one step may add: the assistant's response delay and a short sentence, a REST request, a
     /// stream connecting.
     slack_s: f64,
+    /// The longest a specialist's dial may wait in Twilio's queue before it starts: the account places
+    /// `calls_per_second` calls a second, so with every dial of the scenario placed at once, the last
+    /// waits for all the others.
+    queue_s: f64,
+    /// The account's calls per second.
+    calls_per_second: f64,
 }
 
 impl Timing {
@@ -326,7 +334,16 @@ impl Timing {
             silence_s: vapi.silence_timeout_s,
             greeting_s: 18.0 * vapi.seconds_per_word,
             slack_s: 2.0,
+            queue_s: 0.0,
+            calls_per_second: twilio.calls_per_second,
         }
+    }
+
+    /// The timing of a scenario that places at most `dials` specialist calls in all.
+    fn with_dials(self, dials: u32) -> Timing {
+        let queued = f64::from(dials.saturating_sub(1));
+        let queue_s = if self.calls_per_second > 0.0 { queued / self.calls_per_second } else { 0.0 };
+        Timing { queue_s, ..self }
     }
 }
 
@@ -536,13 +553,19 @@ impl Model<'_> {
     fn transfer(&self, phones: &[Behaviour], mut dial: Span, marks: &mut Marks) -> State {
         let (t, d) = (&self.timing, self.faults.delay_s);
         for phone in phones {
+            // The dial may wait in the account's queue before Twilio starts it.
+            dial.hi += t.queue_s;
             // The dial and its first callbacks.
             marks.busy.push(dial.widen(1.0, t.slack_s + d));
             match self.pickup(phone) {
                 Pickup::Fails { failed_s, known_s, by_status } => {
                     let mut revealed = Span::new(dial.lo + known_s, dial.hi + known_s + t.slack_s + d);
                     if self.faults.drops && by_status {
-                        revealed.hi = revealed.hi.max(dial.hi + t.watchdog_s + t.slack_s);
+                        // The watchdog looks after the ring timeout and its grace, then again every ring
+                        // timeout while a queued leg still rings.
+                        let looks_s =
+                            if t.queue_s > 0.0 { t.watchdog_s + t.ring_timeout_s } else { t.watchdog_s };
+                        revealed.hi = revealed.hi.max(dial.hi + looks_s + t.slack_s);
                     }
                     if self.faults.drops {
                         // FIXME(scenarios/library/lost-final-status-then-the-caller-hangs-up.toml): the rule
@@ -711,24 +734,37 @@ impl Draw {
         faults
     }
 
+    /// How many callers each group places: as drawn, within [`MAX_CALLERS`] in all, at least one each.
+    fn counts(&self) -> Vec<u32> {
+        let mut left = MAX_CALLERS;
+        let mut counts = Vec::new();
+        for (i, group) in self.groups.iter().enumerate() {
+            let others_after = u32::try_from(self.groups.len() - i - 1).unwrap_or(0);
+            let count = callers(group.count).min(left - others_after);
+            left -= count;
+            counts.push(count);
+        }
+        counts
+    }
+
     /// The concrete scenario, every caller's expectation worked out by the model.
     fn scenario(&self) -> Scenario {
+        // Each caller dials at most every phone of a department for each of two requests.
+        let counts = self.counts();
+        let phones = self.departments.iter().map(Vec::len).max().unwrap_or(0);
+        let dials = counts.iter().sum::<u32>() * 2 * u32::try_from(phones).unwrap_or(u32::MAX);
         let mut model = Model {
-            timing: Timing::of_defaults(),
+            timing: Timing::of_defaults().with_dials(dials),
             faults: FaultBounds::of(&self.faults),
             departments: &self.departments,
             detect_message_end: self.detect_message_end,
         };
         let faults = self.faults_kept(&model);
         model.faults = FaultBounds::of(&faults);
-        let mut left = MAX_CALLERS;
         let mut callers_in = Vec::new();
         let mut busy = Vec::new();
         let mut last_s = 0.0_f64;
-        for (i, group) in self.groups.iter().enumerate() {
-            let others_after = u32::try_from(self.groups.len() - i - 1).unwrap_or(0);
-            let count = callers(group.count).min(left - others_after);
-            left -= count;
+        for (group, &count) in self.groups.iter().zip(&counts) {
             let story = model.story(group);
             let (at_s, stagger_s) = (half(group.at), f64::from(group.stagger) / 10.0);
             for k in 0..count {
