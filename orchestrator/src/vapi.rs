@@ -1,5 +1,6 @@
 //! Vapi, as the orchestrator uses it: creating calls over its REST API (bypass calls whose TwiML the
-//! orchestrator hands to Twilio) and authenticating the server messages Vapi posts to the orchestrator.
+//! orchestrator hands to Twilio), authenticating the server messages Vapi posts to the orchestrator and
+//! reading them ([`ServerMessage`]).
 //!
 //! Sources: reference vapi.md §1 (bearer API key, NestJS error bodies), §2 (`POST /call`,
 //! `phoneCallProviderBypassEnabled`, `phoneCallProviderDetails.twiml`) and §7 (server-message
@@ -10,9 +11,11 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use crate::http::{ApiError, ApiRequest, ApiResponse, HttpClient, Secret, bearer_auth, body_excerpt};
+use crate::machine::Line;
 
 /// Where Vapi's REST API lives.
 pub const DEFAULT_API_BASE: &str = "https://api.vapi.ai";
@@ -131,6 +134,145 @@ fn rejection(response: &ApiResponse) -> ApiError {
         .filter(|message| !message.is_empty())
         .unwrap_or_else(|| body_excerpt(response.status, &response.body));
     ApiError::Rejected { status: response.status, code: None, message }
+}
+
+/// A server message (`{"message": {"type", "call": {"id"}, …}}`), read for what the orchestrator acts on.
+/// Only the envelope and `message.type` are required; everything else is read leniently, as Vapi adds
+/// fields over time and sends some only with some types.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerMessage {
+    /// `message.type`: `tool-calls`, `status-update`, `end-of-call-report`, …
+    pub kind: String,
+    /// `message.call.id`, the Vapi call (the orchestrator's assistant session); empty when absent.
+    pub session: String,
+    /// `message.timestamp` as written (JSON), to tell repeated deliveries of one message apart.
+    pub timestamp: String,
+    /// The conversation so far (`message.artifact.messages`, or a conversation-update's `messages`):
+    /// the caller's and the assistant's lines. `None` when the message carries none.
+    pub transcript: Option<Vec<Line>>,
+    /// `message.toolCallList` (or the tool calls inside `toolWithToolCallList`).
+    pub tool_calls: Vec<ToolCall>,
+    /// `message.destination`'s number or SIP URI.
+    pub destination: Option<String>,
+    /// `message.request` of a `phone-call-control` message (`forward`, `hang-up`).
+    pub request: Option<String>,
+    /// `message.status` of a `status-update`.
+    pub status: Option<String>,
+}
+
+/// One tool call of a `tool-calls` message.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ToolCall {
+    /// `id`; empty when absent (the result then names no call, and Vapi ignores it).
+    pub id: String,
+    /// `function.name`.
+    pub name: String,
+    /// `function.arguments`: an object, or a JSON string of one (OpenAI's wire form); empty when neither.
+    pub arguments: Map<String, Value>,
+}
+
+/// A server message the orchestrator cannot read: where in the body, and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("`{path}` is {found}; expected {expected}")]
+    Field { path: &'static str, found: &'static str, expected: &'static str },
+}
+
+impl ServerMessage {
+    /// Reads a server message's body. Never panics; nesting is bounded by serde_json's recursion limit
+    /// and the body's size by the router.
+    pub fn parse(body: &[u8]) -> Result<ServerMessage, MessageError> {
+        let envelope: Value =
+            serde_json::from_slice(body).map_err(|e| MessageError::NotJson(e.to_string()))?;
+        let field = |path, value: Option<&Value>, expected| MessageError::Field {
+            path,
+            found: value.map_or("missing", json_type),
+            expected,
+        };
+        let message = match envelope.get("message") {
+            Some(message @ Value::Object(_)) => message,
+            other => return Err(field("message", other, "the server message object")),
+        };
+        let kind = match message.get("type") {
+            Some(Value::String(kind)) => kind.clone(),
+            other => return Err(field("message.type", other, "a string such as \"tool-calls\"")),
+        };
+        let text = |pointer: &str| message.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+        Ok(ServerMessage {
+            kind,
+            session: text("/call/id").unwrap_or_default(),
+            timestamp: message["timestamp"].to_string(),
+            transcript: transcript(message),
+            tool_calls: tool_call_list(message)
+                .into_iter()
+                .map(|call| ToolCall {
+                    id: call["id"].as_str().unwrap_or_default().to_owned(),
+                    name: call
+                        .pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    arguments: arguments(call.pointer("/function/arguments")),
+                })
+                .collect(),
+            destination: message.get("destination").and_then(|d| {
+                d.get("number").or_else(|| d.get("sipUri")).and_then(Value::as_str).map(str::to_owned)
+            }),
+            request: text("/request"),
+            status: text("/status"),
+        })
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `toolCallList`, or the tool calls inside `toolWithToolCallList` of messages that only carry that.
+fn tool_call_list(message: &Value) -> Vec<&Value> {
+    if let Some(list) = message["toolCallList"].as_array() {
+        return list.iter().collect();
+    }
+    message["toolWithToolCallList"]
+        .as_array()
+        .map_or_else(Vec::new, |l| l.iter().map(|t| &t["toolCall"]).collect())
+}
+
+/// A tool call's arguments: an object, or a JSON string of one (OpenAI's wire form).
+fn arguments(value: Option<&Value>) -> Map<String, Value> {
+    match value {
+        Some(Value::Object(map)) => map.clone(),
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
+        _ => Map::new(),
+    }
+}
+
+/// The conversation in a message's artifact (or a conversation-update's own list): the caller's and the
+/// assistant's lines.
+fn transcript(message: &Value) -> Option<Vec<Line>> {
+    let list = message.pointer("/artifact/messages").or_else(|| message.get("messages"))?.as_array()?;
+    let lines = list
+        .iter()
+        .filter_map(|m| {
+            let role = match m["role"].as_str()? {
+                "user" => "user",
+                "bot" | "assistant" => "assistant",
+                _ => return None,
+            };
+            let text = m["message"].as_str().or_else(|| m["content"].as_str())?;
+            Some(Line { role: role.to_owned(), text: text.to_owned() })
+        })
+        .collect();
+    Some(lines)
 }
 
 /// How the orchestrator checks that a server message (a webhook POST from Vapi) is authentic. Any one
