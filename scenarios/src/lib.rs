@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ringback_sim::faults::WebhookFault;
+use ringback_sim::faults::{FaultAction, WebhookFault};
 use ringback_sim::phone::Behaviour;
 use ringback_sim::watch::CallMoment;
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,16 @@ pub enum Tool {
     /// The tool itself.
     Inline(serde_json::Value),
 }
+
+/// The most callers a scenario has, all groups together. Every caller is a phone, a Twilio call and a
+/// Vapi call in one world, and gets its own copy of every department.
+pub const MAX_CALLERS: u32 = 1000;
+/// The most specialist phones a scenario's plan has, copies for each caller included.
+pub const MAX_PHONES: u64 = 10_000;
+/// The most things one caller does (utterances, key presses, transfer destinations asked for). A script
+/// is a handful of steps; the bound keeps a group of a thousand callers from multiplying a long list a
+/// thousandfold.
+pub const MAX_ACTIONS_PER_CALLER: usize = 100;
 
 fn default_duration_s() -> f64 {
     300.0
@@ -326,6 +336,7 @@ impl FileError {
         let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
         FileError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
     }
+
 }
 
 impl fmt::Display for FileError {
@@ -426,8 +437,22 @@ impl Scenario {
             }
         }
         for (i, group) in self.callers.iter().enumerate() {
-            if group.count == 0 || group.count > 1000 {
-                return Err(format!("`callers[{i}].count` is {}; expected 1 to 1000", group.count));
+            if group.count == 0 || group.count > MAX_CALLERS {
+                return Err(format!("`callers[{i}].count` is {}; expected 1 to {MAX_CALLERS}", group.count));
+            }
+            for (name, s) in [("at_s", group.at_s), ("stagger_s", group.stagger_s)] {
+                if !is_time(s) {
+                    return Err(format!("`callers[{i}].{name}` is {s}; expected seconds, 0 or more"));
+                }
+            }
+            let actions = group.says.len()
+                + group.presses.len()
+                + group.asks.iter().map(|a| a.transfer_to.len()).sum::<usize>();
+            if actions > MAX_ACTIONS_PER_CALLER {
+                return Err(format!(
+                    "`callers[{i}]` says, presses and asks for transfers {actions} times; expected at most \
+                     {MAX_ACTIONS_PER_CALLER}"
+                ));
             }
             for (j, say) in group.says.iter().enumerate() {
                 if say.text.trim().is_empty() || !is_time(say.at_s) {
@@ -447,6 +472,12 @@ impl Scenario {
                 }
             }
             for (j, ask) in group.asks.iter().enumerate() {
+                if !is_time(ask.at_s) {
+                    return Err(format!(
+                        "`callers[{i}].asks[{j}].at_s` is {}; expected seconds, 0 or more",
+                        ask.at_s
+                    ));
+                }
                 if ask.transfer_to.is_empty() {
                     return Err(format!("`callers[{i}].asks[{j}].transfer_to` is empty"));
                 }
@@ -460,6 +491,55 @@ impl Scenario {
                     }
                 }
             }
+        }
+        // `count` callers each get their own copy of every department (see `Scenario::plan`).
+        let callers: u64 = self.callers.iter().map(|g| u64::from(g.count)).sum();
+        if callers > u64::from(MAX_CALLERS) {
+            return Err(format!(
+                "`callers` adds up to {callers} callers (the sum of their `count`s); expected at most {MAX_CALLERS}"
+            ));
+        }
+        let phones = self.specialists.iter().map(|d| d.phones.len() as u64).sum::<u64>();
+        let copies =
+            if callers > 1 && self.specialists.iter().all(|d| d.numbers.is_empty()) { callers } else { 1 };
+        if phones * copies > MAX_PHONES {
+            return Err(format!(
+                "`specialists` has {phones} phones, copied for each of {copies} callers: {} in all; expected at \
+                 most {MAX_PHONES}",
+                phones * copies
+            ));
+        }
+        for (i, d) in self.specialists.iter().enumerate() {
+            for (j, phone) in d.phones.iter().enumerate() {
+                if let Some((name, s)) = phone_times(phone).into_iter().find(|(_, s)| !is_time(*s)) {
+                    return Err(format!(
+                        "`specialists[{i}].phones[{j}].{name}` is {s}; expected seconds, 0 or more"
+                    ));
+                }
+            }
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            if fault.nth == Some(0) {
+                return Err(format!("`faults[{i}].nth` is 0; expected 1 or more (the first match is 1)"));
+            }
+            if let FaultAction::Delay { delay_s } | FaultAction::SlowAnswer { delay_s } = fault.action
+                && !is_time(delay_s)
+            {
+                return Err(format!("`faults[{i}].delay_s` is {delay_s}; expected seconds, 0 or more"));
+            }
+        }
+        let o = &self.orchestrator;
+        if !(5..=600).contains(&o.ring_timeout_s) {
+            return Err(format!(
+                "`orchestrator.ring_timeout_s` is {}; expected 5 to 600 seconds, as Twilio's `Timeout`",
+                o.ring_timeout_s
+            ));
+        }
+        if !["Enable", "DetectMessageEnd"].contains(&o.machine_detection.as_str()) {
+            return Err(format!(
+                "`orchestrator.machine_detection` is {:?}; expected \"Enable\" or \"DetectMessageEnd\"",
+                o.machine_detection
+            ));
         }
         if let Some(r) = &self.restart {
             match (r.at_s, r.on) {
@@ -599,6 +679,20 @@ fn check_native(tool: &Tool) -> Result<(), String> {
             .into());
     }
     Ok(())
+}
+
+/// A phone behaviour's times, by name.
+fn phone_times(phone: &Behaviour) -> Vec<(&'static str, f64)> {
+    match *phone {
+        Behaviour::Human { after_s } | Behaviour::Fax { after_s } | Behaviour::Reject { after_s } => {
+            vec![("after_s", after_s)]
+        }
+        Behaviour::Machine { after_s, greeting_s, .. } => {
+            vec![("after_s", after_s), ("greeting_s", greeting_s)]
+        }
+        Behaviour::HangUp { after_s, talk_s } => vec![("after_s", after_s), ("talk_s", talk_s)],
+        Behaviour::Busy | Behaviour::NoAnswer | Behaviour::Fail => Vec::new(),
+    }
 }
 
 /// Whether `s` is a time a script can act at: a finite number of seconds, 0 or more.
