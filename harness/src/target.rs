@@ -176,7 +176,7 @@ pub type TargetError = ringback_scenarios::FileError;
 impl TargetFile {
     /// Reads and checks a target file.
     pub fn load(path: &Path) -> Result<TargetFile, TargetError> {
-        let text = std::fs::read_to_string(path)
+        let text = ringback_scenarios::read_file(path)
             .map_err(|e| TargetError::whole(path, format!("cannot read the target file: {e}")))?;
         TargetFile::parse(&text, path)
     }

@@ -367,8 +367,7 @@ impl Scenario {
 
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| FileError::whole(path, format!("cannot read it: {e}")))?;
+        let text = read_file(path).map_err(|e| FileError::whole(path, format!("cannot read it: {e}")))?;
         Scenario::parse(&text, path)
     }
 
@@ -652,10 +651,27 @@ impl Scenario {
 /// Reads a `transferCall` tool from a JSON file; errors name the file, and the line and column.
 fn read_tool(path: &Path) -> Result<serde_json::Value, ScenarioError> {
     let error = |line, column, message| ScenarioError { file: path.to_owned(), line, column, message };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error(0, 0, format!("cannot read the `[native]` tool file: {e}")))?;
+    let text =
+        read_file(path).map_err(|e| error(0, 0, format!("cannot read the `[native]` tool file: {e}")))?;
     serde_json::from_str(&text)
         .map_err(|e| error(e.line(), e.column(), format!("not a JSON transferCall tool: {e}")))
+}
+
+/// The largest file ringback reads as a scenario, a tool or a target file. Real ones are a few
+/// kilobytes; the bound keeps a path such as `/dev/zero` from filling memory.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a UTF-8 text file of at most [`MAX_FILE_BYTES`].
+pub fn read_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {MAX_FILE_BYTES} bytes; expected a scenario, tool or target file of a few kilobytes"
+        )));
+    }
+    Ok(text)
 }
 
 /// What the fake Vapi needs of a `transferCall` tool to transfer by itself.
