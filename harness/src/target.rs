@@ -184,7 +184,7 @@ impl TargetFile {
     /// Parses and checks a target file; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<TargetFile, TargetError> {
         let target: TargetFile = toml::from_str(text).map_err(|e| TargetError::toml(text, file, &e))?;
-        target.check().map_err(|message| TargetError::whole(file, message))?;
+        target.check().map_err(|message| TargetError::checked(text, file, message))?;
         Ok(target)
     }
 

@@ -337,6 +337,50 @@ impl FileError {
         FileError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
     }
 
+    /// A problem the parser could not see, found by checking what `text` (the contents of `file`) says.
+    /// A message that opens by naming a key in backticks (`` `callers[1].count` is 0; … ``) is placed at
+    /// that key's line and column; any other is about the file as a whole.
+    pub fn checked(text: &str, file: &Path, message: impl Into<String>) -> FileError {
+        let message = message.into();
+        let key = message.strip_prefix('`').and_then(|rest| rest.split_once('`')).map(|(key, _)| key);
+        match key.and_then(|key| locate(text, key)) {
+            Some(at) => {
+                let (line, column) = line_column(text, at);
+                FileError { file: file.to_owned(), line, column, message }
+            }
+            None => FileError::whole(file, message),
+        }
+    }
+}
+
+/// Where `key` (a path such as `callers[1].asks[0].at_s` or `specialists.sales`) is written in the TOML
+/// document `text`, as a byte offset: the key itself, or the deepest part of the path found. `None` when
+/// `text` is not TOML or the path's first key is not in it.
+pub fn locate(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let document = DeTable::parse(text).ok()?;
+    let mut table = Some(document.get_ref());
+    let mut found = None;
+    'path: for part in key.split('.') {
+        let (name, indices) = match part.find('[') {
+            Some(open) => (&part[..open], &part[open..]),
+            None => (part, ""),
+        };
+        let Some((k, v)) = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name)) else { break };
+        found = Some(k.span().start);
+        let mut value = Some(v.get_ref());
+        for index in indices.split(['[', ']']).filter(|i| !i.is_empty()) {
+            let item = index.parse::<usize>().ok().and_then(|i| value?.get(i));
+            let Some(item) = item else { break 'path };
+            // An array of tables' items may have no span of their own; keep the key's then.
+            if !item.span().is_empty() {
+                found = Some(item.span().start);
+            }
+            value = Some(item.get_ref());
+        }
+        table = value.and_then(DeValue::as_table);
+    }
+    found
 }
 
 impl fmt::Display for FileError {
@@ -361,7 +405,7 @@ impl Scenario {
         {
             native.tool = Tool::Inline(read_tool(&file.parent().unwrap_or(Path::new("")).join(path))?);
         }
-        scenario.check().map_err(|message| FileError::whole(file, message))?;
+        scenario.check().map_err(|message| FileError::checked(text, file, message))?;
         Ok(scenario)
     }
 
