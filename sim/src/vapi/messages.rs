@@ -99,7 +99,7 @@ impl World {
         let body = self.envelope(id, kind, extra);
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         let headers = self.server_headers(&server, &body, &url);
-        let timeout = super::seconds(server.get("timeoutSeconds"), 20.0);
+        let timeout = super::seconds(server.get("timeoutSeconds"), 20.0, 1.0..=300.0);
         let request = OutboundRequest { method: http::Method::POST, url, headers, body };
         self.deliver(request, Purpose { call: id.to_owned(), timeout, reply });
         true
