@@ -162,7 +162,7 @@ impl ControlRequest {
                 let Digits { digits } = body(body_bytes, "{\"digits\": \"…\"} with keys 0-9, *, #, A-D")?;
                 if let Some(bad) = digits.chars().find(|c| !(c.is_ascii_digit() || "*#ABCD".contains(*c))) {
                     return Err(ControlError::bad_request(format!(
-                        "`digits` has `{bad}`, which is not a phone key: expected 0-9, *, #, A-D"
+                        "`{bad}` is not a phone key: expected 0-9, *, #, A-D in `digits`"
                     )));
                 }
                 if digits.is_empty() || digits.len() > MAX_DIGITS {
