@@ -322,7 +322,8 @@ fn fuzz(args: &[String]) -> Result<()> {
         match arg.as_str() {
             "--seconds" => {
                 let value = rest.next().context("--seconds needs a number of seconds")?;
-                seconds = value.parse().with_context(|| format!("--seconds {value}: expected whole seconds"))?;
+                seconds =
+                    value.parse().with_context(|| format!("--seconds {value}: expected whole seconds"))?;
             }
             name if FUZZ_TARGETS.contains(&name) && target.is_none() => target = Some(name),
             other => bail!("`{other}` is not a fuzz target; expected one of {}", FUZZ_TARGETS.join(", ")),

@@ -19,7 +19,8 @@ use tower::ServiceExt;
 /// Real server messages, trimmed: the types the orchestrator acts on.
 fn messages() -> Vec<Value> {
     let call = json!({"id": "6a5b1c2d-0000-4000-8000-000000000001", "status": "in-progress"});
-    let artifact = json!({"messages": [{"role": "bot", "message": "Hi"}, {"role": "user", "message": "sales please"}]});
+    let artifact =
+        json!({"messages": [{"role": "bot", "message": "Hi"}, {"role": "user", "message": "sales please"}]});
     vec![
         json!({"message": {"type": "tool-calls", "timestamp": 1_700_000_000_000_u64, "call": call, "artifact": artifact,
             "toolCallList": [{"id": "call_abc", "type": "function",
@@ -57,7 +58,9 @@ fn replace_somewhere(value: &mut Value, pick: Index, replacement: Value) {
     fn paths(value: &Value, here: String, out: &mut Vec<String>) {
         match value {
             Value::Object(map) => map.iter().for_each(|(k, v)| paths(v, format!("{here}/{k}"), out)),
-            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| paths(v, format!("{here}/{i}"), out)),
+            Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, v)| paths(v, format!("{here}/{i}"), out))
+            }
             _ => {}
         }
         out.push(here);

@@ -64,7 +64,8 @@ fn toml_value() -> impl Strategy<Value = toml::Value> {
         any::<i64>().prop_map(toml::Value::Integer),
         Just(toml::Value::Integer(1_000_000_000)),
         any::<f64>().prop_map(toml::Value::Float),
-        prop_oneof![Just(f64::INFINITY), Just(f64::NAN), Just(-1.0), Just(1e300)].prop_map(toml::Value::Float),
+        prop_oneof![Just(f64::INFINITY), Just(f64::NAN), Just(-1.0), Just(1e300)]
+            .prop_map(toml::Value::Float),
         any::<bool>().prop_map(toml::Value::Boolean),
         "[a-z+0-9_ -]{0,10}".prop_map(toml::Value::String),
         Just(toml::Value::Array(Vec::new())),
@@ -150,7 +151,11 @@ fn numbers_that_would_make_a_run_huge_or_timeless_are_refused_at_their_key() {
         ("[[callers]]\ncount = 1000\n[[callers]]\ncount = 1000\n", 5, "2000 callers"),
         ("[[callers]]\nat_s = inf\n", 6, "`callers[0].at_s` is inf"),
         ("[[callers]]\nstagger_s = nan\n", 6, "`callers[0].stagger_s` is NaN"),
-        ("[[callers]]\nasks = [{ at_s = -1.0, transfer_to = [\"sales\"] }]\n", 6, "`callers[0].asks[0].at_s` is -1"),
+        (
+            "[[callers]]\nasks = [{ at_s = -1.0, transfer_to = [\"sales\"] }]\n",
+            6,
+            "`callers[0].asks[0].at_s` is -1",
+        ),
         ("[[callers]]\n[orchestrator]\nring_timeout_s = 0\n", 7, "expected 5 to 600"),
         ("[[callers]]\n[orchestrator]\nmachine_detection = \"Maybe\"\n", 7, "\"DetectMessageEnd\""),
         ("[[callers]]\n[[faults]]\nnth = 0\naction = \"drop\"\n", 7, "`faults[0].nth` is 0"),

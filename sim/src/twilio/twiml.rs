@@ -1131,7 +1131,10 @@ fn element(src: &str, start: &BytesStart<'_>, at: usize) -> Result<Element, Twim
                 | AttrError::ExpectedQuote(p, _)
                 | AttrError::Duplicated(p, _) => p,
             };
-            fail(at + 1 + relative, format!("a malformed attribute on <{name}>: {e}; expected name=\"value\""))
+            fail(
+                at + 1 + relative,
+                format!("a malformed attribute on <{name}>: {e}; expected name=\"value\""),
+            )
         })?;
         let attr_at = offset_in(src, attr.key.as_ref()).unwrap_or(at);
         let key = std::str::from_utf8(attr.key.as_ref())
@@ -1163,7 +1166,9 @@ fn element(src: &str, start: &BytesStart<'_>, at: usize) -> Result<Element, Twim
         if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
             return Err(fail(
                 attr_at,
-                format!("attribute '{key}' contains the forbidden character {c:?}; expected xml 1.0 characters"),
+                format!(
+                    "attribute '{key}' contains the forbidden character {c:?}; expected xml 1.0 characters"
+                ),
             ));
         }
         attrs.push(Attr { name: key, value, at: attr_at });

@@ -86,7 +86,9 @@ fn replace_somewhere(value: &mut Value, pick: Index, replacement: Value) {
 fn collect_paths(value: &Value, here: String, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => map.iter().for_each(|(k, v)| collect_paths(v, format!("{here}/{k}"), out)),
-        Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| collect_paths(v, format!("{here}/{i}"), out)),
+        Value::Array(items) => {
+            items.iter().enumerate().for_each(|(i, v)| collect_paths(v, format!("{here}/{i}"), out))
+        }
         _ => {}
     }
     out.push(here);
@@ -190,7 +192,8 @@ proptest! {
 // ---- The fake Twilio's REST API ----
 
 fn basic() -> String {
-    let token = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{ACCOUNT}:{TOKEN}"));
+    let token =
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("{ACCOUNT}:{TOKEN}"));
     format!("Basic {token}")
 }
 
@@ -199,7 +202,8 @@ fn basic() -> String {
 fn assert_twilio_error(status: u16, body: &str, request: &str) -> Result<(), TestCaseError> {
     let error: Value = serde_json::from_str(body)
         .map_err(|e| TestCaseError::fail(format!("{request}: {status} body is not JSON ({e}): {body}")))?;
-    let mut keys: Vec<&str> = error.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    let mut keys: Vec<&str> =
+        error.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
     keys.retain(|k| *k != "detail");
     keys.sort_unstable();
     prop_assert_eq!(keys, ["code", "message", "more_info", "status"], "{}: {}", request, body);
@@ -296,14 +300,18 @@ fn valid_vapi_body(route: usize) -> Value {
     match route {
         0 => json!({"assistantId": ASSISTANT, "phoneNumberId": PHONE, "customer": {"number": "+15557770002"},
                     "phoneCallProviderBypassEnabled": true, "assistantOverrides": {"variableValues": {"x": 1}}}),
-        1 => json!({"name": "second", "firstMessage": "Hello", "model": {"provider": "openai", "model": "gpt-4o",
+        1 => {
+            json!({"name": "second", "firstMessage": "Hello", "model": {"provider": "openai", "model": "gpt-4o",
                     "tools": [{"type": "transferCall", "destinations": [{"type": "number", "number": "+15550000201",
                     "transferPlan": {"mode": "warm-transfer-say-message", "message": "hi"}}]}]},
-                    "server": {"url": "https://x.test/vapi", "timeoutSeconds": 20}}),
+                    "server": {"url": "https://x.test/vapi", "timeoutSeconds": 20}})
+        }
         2 => json!({"provider": "twilio", "number": "+15550000999", "twilioAccountSid": ACCOUNT.to_string(),
                     "twilioAuthToken": TOKEN, "assistantId": ASSISTANT}),
         3 => json!({"name": "renamed", "metadata": {"a": 1}}),
-        _ => json!({"type": "transfer", "destination": {"type": "number", "number": "+15550000201"}, "content": "hold on"}),
+        _ => {
+            json!({"type": "transfer", "destination": {"type": "number", "number": "+15550000201"}, "content": "hold on"})
+        }
     }
 }
 
@@ -481,7 +489,8 @@ fn the_control_api_says_what_is_wrong_with_a_request() {
     assert!(timeline.contains("`after`") && timeline.contains("sequence number"), "{timeline}");
     let extra = parse("GET", "/_ringback/timeline?from=3", "");
     assert!(extra.contains("`from`"), "{extra}");
-    let digits = parse("POST", "/_ringback/calls/CA00000000000000000000000000000001/digits", r#"{"digits": "1x"}"#);
+    let digits =
+        parse("POST", "/_ringback/calls/CA00000000000000000000000000000001/digits", r#"{"digits": "1x"}"#);
     assert!(digits.contains("`x`"), "{digits}");
     let many = "1".repeat(ringback_sim::control::MAX_DIGITS + 1);
     let long = parse(
