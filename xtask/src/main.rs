@@ -337,14 +337,25 @@ fn fuzz(args: &[String]) -> Result<()> {
     for target in targets {
         // The fuzz crate is its own workspace with its own target folder (`fuzz/target`), so that its
         // sanitizer builds never invalidate the workspace's. The corpus grows in `fuzz/corpus/<target>`,
-        // what fails in `fuzz/artifacts/<target>`.
+        // what fails in `fuzz/artifacts/<target>`. File parsers start from the real files, which random
+        // bytes would take long to reach.
+        let corpus = root().join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&corpus).with_context(|| format!("creating {}", corpus.display()))?;
+        let seeds: &[&str] = match target {
+            "scenario_file" => &["scenarios/library"],
+            "target_file" => &["fixtures/targets"],
+            _ => &[],
+        };
         run(
             &format!("fuzz {target} for {seconds}s"),
             cargo()
                 .current_dir(root().join("fuzz"))
                 .env("RUSTC_BOOTSTRAP", "1")
                 .env_remove("CARGO_TARGET_DIR")
-                .args(["fuzz", "run", target, "--", &format!("-max_total_time={seconds}")]),
+                .args(["fuzz", "run", target])
+                .arg(&corpus)
+                .args(seeds.iter().map(|seed| root().join(seed)))
+                .args(["--", &format!("-max_total_time={seconds}")]),
         )?;
     }
     Ok(())
