@@ -176,7 +176,7 @@ pub type TargetError = ringback_scenarios::FileError;
 impl TargetFile {
     /// Reads and checks a target file.
     pub fn load(path: &Path) -> Result<TargetFile, TargetError> {
-        let text = std::fs::read_to_string(path)
+        let text = ringback_scenarios::read_file(path)
             .map_err(|e| TargetError::whole(path, format!("cannot read the target file: {e}")))?;
         TargetFile::parse(&text, path)
     }
@@ -184,7 +184,7 @@ impl TargetFile {
     /// Parses and checks a target file; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<TargetFile, TargetError> {
         let target: TargetFile = toml::from_str(text).map_err(|e| TargetError::toml(text, file, &e))?;
-        target.check().map_err(|message| TargetError::whole(file, message))?;
+        target.check().map_err(|message| TargetError::checked(text, file, message))?;
         Ok(target)
     }
 

@@ -24,13 +24,11 @@ use tokio::sync::{Mutex, Notify, OnceCell};
 
 use crate::config::Config;
 use crate::http::HttpClient;
-use crate::machine::{
-    Action, AnsweredBy, Call, Decision, Event, LegStatus, Line, Outcome, Phase, Reply, Resume,
-};
+use crate::machine::{Action, AnsweredBy, Call, Decision, Event, LegStatus, Outcome, Phase, Reply, Resume};
 use crate::store::{Store, StoreError, Write};
 use crate::twilio::{TwilioClient, is_valid_signature};
 use crate::twiml;
-use crate::vapi::{VapiAuth, VapiClient};
+use crate::vapi::{ServerMessage, ToolCall, VapiAuth, VapiClient};
 
 /// The most a webhook body may be.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -888,33 +886,33 @@ async fn vapi_webhook(State(o): State<Orchestrator>, headers: HeaderMap, body: B
         tracing::warn!(error = %e, "Vapi message rejected");
         return (StatusCode::FORBIDDEN, "unauthenticated server message").into_response();
     }
-    let Some(message) = crate::vapi::read_message(&body) else {
-        return (StatusCode::BAD_REQUEST, "the body is not JSON").into_response();
+    let message = match ServerMessage::parse(&body) {
+        Ok(message) => message,
+        Err(e) => {
+            tracing::warn!(error = %e, "unreadable Vapi message refused");
+            return (StatusCode::BAD_REQUEST, e.to_string()).into_response();
+        }
     };
-    let message = &message;
-    let Some(kind) = message["type"].as_str() else {
-        return (StatusCode::BAD_REQUEST, "missing message.type").into_response();
-    };
-    let session = message.pointer("/call/id").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let session = message.session.clone();
     let caller = o.caller_of(&session);
-    if let (Some(caller), Some(lines)) = (&caller, transcript(message)) {
+    if let (Some(caller), Some(lines)) = (&caller, message.transcript.clone()) {
         o.dispatch(caller, Event::Transcript { session: session.clone(), lines }).await;
     }
-    let answer = match kind {
-        "tool-calls" => o.tool_calls(message, caller.as_deref(), &session).await,
+    let answer = match message.kind.as_str() {
+        "tool-calls" => o.tool_calls(&message, caller.as_deref(), &session).await,
         "transfer-destination-request" => {
-            let key = format!("destination-request:{session}:{}", message["timestamp"]);
-            let requested = destination_of(message.get("destination"));
-            match o.transfer(caller.as_deref(), &session, key, requested.as_deref()).await {
+            let key = format!("destination-request:{session}:{}", message.timestamp);
+            let requested = message.destination.as_deref();
+            match o.transfer(caller.as_deref(), &session, key, requested).await {
                 (true, _) => json!({"error": "One moment, I'm connecting you."}),
                 (false, text) => json!({"error": text}),
             }
         }
         "phone-call-control" => {
-            if message["request"] == "forward" {
-                let key = format!("phone-call-control:{session}:{}", message["timestamp"]);
-                let requested = destination_of(message.get("destination"));
-                o.transfer(caller.as_deref(), &session, key, requested.as_deref()).await;
+            if message.request.as_deref() == Some("forward") {
+                let key = format!("phone-call-control:{session}:{}", message.timestamp);
+                let requested = message.destination.as_deref();
+                o.transfer(caller.as_deref(), &session, key, requested).await;
             }
             json!({})
         }
@@ -924,7 +922,7 @@ async fn vapi_webhook(State(o): State<Orchestrator>, headers: HeaderMap, body: B
             }
             json!({})
         }
-        "status-update" if message["status"] == "ended" => {
+        "status-update" if message.status.as_deref() == Some("ended") => {
             if let Some(caller) = &caller {
                 o.dispatch(caller, Event::SessionEnded { id: session }).await;
             }
@@ -951,17 +949,14 @@ impl Orchestrator {
     }
 
     /// Answers a `tool-calls` message: a result for every tool call, transfers started for ours.
-    async fn tool_calls(&self, message: &Value, caller: Option<&str>, session: &str) -> Value {
+    async fn tool_calls(&self, message: &ServerMessage, caller: Option<&str>, session: &str) -> Value {
         let mut results = Vec::new();
-        for call in tool_call_list(message) {
-            let id = call["id"].as_str().unwrap_or_default().to_owned();
-            let name = call.pointer("/function/name").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let text = if name == self.inner.config.transfer_tool {
-                let arguments = arguments(call.pointer("/function/arguments"));
+        for ToolCall { id, name, arguments } in &message.tool_calls {
+            let text = if *name == self.inner.config.transfer_tool {
                 let requested = ["department", "destination", "number", "phoneNumber"]
                     .iter()
-                    .find_map(|k| arguments.get(*k).and_then(Value::as_str).map(str::to_owned));
-                self.transfer(caller, session, format!("tool-call:{id}"), requested.as_deref()).await.1
+                    .find_map(|k| arguments.get(*k).and_then(Value::as_str));
+                self.transfer(caller, session, format!("tool-call:{id}"), requested).await.1
             } else {
                 format!("This service does not handle the tool `{name}`.")
             };
@@ -988,50 +983,6 @@ impl Orchestrator {
             _ => (false, "The transfer could not be started.".to_owned()),
         }
     }
-}
-
-/// `toolCallList`, or the tool calls inside `toolWithToolCallList` of messages that only carry that.
-fn tool_call_list(message: &Value) -> Vec<&Value> {
-    if let Some(list) = message["toolCallList"].as_array() {
-        return list.iter().collect();
-    }
-    message["toolWithToolCallList"]
-        .as_array()
-        .map_or_else(Vec::new, |l| l.iter().map(|t| &t["toolCall"]).collect())
-}
-
-/// A tool call's arguments: an object, or a JSON string of one (OpenAI's wire form).
-fn arguments(value: Option<&Value>) -> Map<String, Value> {
-    match value {
-        Some(Value::Object(map)) => map.clone(),
-        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
-        _ => Map::new(),
-    }
-}
-
-/// A transfer destination's number or SIP URI.
-fn destination_of(destination: Option<&Value>) -> Option<String> {
-    let d = destination?;
-    d.get("number").or_else(|| d.get("sipUri")).and_then(Value::as_str).map(str::to_owned)
-}
-
-/// The conversation in a message's artifact (or a conversation-update's own list): the caller's and the
-/// assistant's lines.
-fn transcript(message: &Value) -> Option<Vec<Line>> {
-    let list = message.pointer("/artifact/messages").or_else(|| message.get("messages"))?.as_array()?;
-    let lines = list
-        .iter()
-        .filter_map(|m| {
-            let role = match m["role"].as_str()? {
-                "user" => "user",
-                "bot" | "assistant" => "assistant",
-                _ => return None,
-            };
-            let text = m["message"].as_str().or_else(|| m["content"].as_str())?;
-            Some(Line { role: role.to_owned(), text: text.to_owned() })
-        })
-        .collect();
-    Some(lines)
 }
 
 /// Serves `orchestrator` on `listener` until `shutdown` resolves, then waits (at most `drain`) for the

@@ -1,5 +1,6 @@
 //! Vapi, as the orchestrator uses it: creating calls over its REST API (bypass calls whose TwiML the
-//! orchestrator hands to Twilio) and authenticating the server messages Vapi posts to the orchestrator.
+//! orchestrator hands to Twilio), authenticating the server messages Vapi posts to the orchestrator and
+//! reading them ([`ServerMessage`]).
 //!
 //! Sources: reference vapi.md §1 (bearer API key, NestJS error bodies), §2 (`POST /call`,
 //! `phoneCallProviderBypassEnabled`, `phoneCallProviderDetails.twiml`) and §7 (server-message
@@ -10,9 +11,11 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use http::{HeaderMap, Method};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use sha2::Sha256;
 
 use crate::http::{ApiError, ApiRequest, ApiResponse, HttpClient, Secret, bearer_auth, body_excerpt};
+use crate::machine::Line;
 
 /// Where Vapi's REST API lives.
 pub const DEFAULT_API_BASE: &str = "https://api.vapi.ai";
@@ -131,6 +134,144 @@ fn rejection(response: &ApiResponse) -> ApiError {
         .filter(|message| !message.is_empty())
         .unwrap_or_else(|| body_excerpt(response.status, &response.body));
     ApiError::Rejected { status: response.status, code: None, message }
+}
+
+/// A server message (`{"message": {"type", "call": {"id"}, …}}`), read for what the orchestrator acts on.
+/// Only the envelope and `message.type` are required; everything else is read leniently, as Vapi adds
+/// fields over time and sends some only with some types.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerMessage {
+    /// `message.type`: `tool-calls`, `status-update`, `end-of-call-report`, …
+    pub kind: String,
+    /// `message.call.id`, the Vapi call (the orchestrator's assistant session); empty when absent.
+    pub session: String,
+    /// `message.timestamp` as written (JSON), to tell repeated deliveries of one message apart.
+    pub timestamp: String,
+    /// The conversation so far (`message.artifact.messages`, or a conversation-update's `messages`):
+    /// the caller's and the assistant's lines. `None` when the message carries none.
+    pub transcript: Option<Vec<Line>>,
+    /// `message.toolCallList` (or the tool calls inside `toolWithToolCallList`).
+    pub tool_calls: Vec<ToolCall>,
+    /// `message.destination`'s number or SIP URI.
+    pub destination: Option<String>,
+    /// `message.request` of a `phone-call-control` message (`forward`, `hang-up`).
+    pub request: Option<String>,
+    /// `message.status` of a `status-update`.
+    pub status: Option<String>,
+}
+
+/// One tool call of a `tool-calls` message.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ToolCall {
+    /// `id`; empty when absent (the result then names no call, and Vapi ignores it).
+    pub id: String,
+    /// `function.name`.
+    pub name: String,
+    /// `function.arguments`: an object, or a JSON string of one (OpenAI's wire form); empty when neither.
+    pub arguments: Map<String, Value>,
+}
+
+/// A server message the orchestrator cannot read: where in the body, and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    #[error("the body is not JSON: {0}")]
+    NotJson(String),
+    #[error("`{path}` is {found}; expected {expected}")]
+    Field { path: &'static str, found: &'static str, expected: &'static str },
+}
+
+impl ServerMessage {
+    /// Reads a server message's body. Never panics; nesting is bounded by serde_json's recursion limit
+    /// and the body's size by the router.
+    pub fn parse(body: &[u8]) -> Result<ServerMessage, MessageError> {
+        let envelope = read_envelope(body).map_err(|e| MessageError::NotJson(e.to_string()))?;
+        let field = |path, value: Option<&Value>, expected| MessageError::Field {
+            path,
+            found: value.map_or("missing", json_type),
+            expected,
+        };
+        let message = match envelope.get("message") {
+            Some(message @ Value::Object(_)) => message,
+            other => return Err(field("message", other, "the server message object")),
+        };
+        let kind = match message.get("type") {
+            Some(Value::String(kind)) => kind.clone(),
+            other => return Err(field("message.type", other, "a string such as \"tool-calls\"")),
+        };
+        let text = |pointer: &str| message.pointer(pointer).and_then(Value::as_str).map(str::to_owned);
+        Ok(ServerMessage {
+            kind,
+            session: text("/call/id").unwrap_or_default(),
+            timestamp: message["timestamp"].to_string(),
+            transcript: transcript(message),
+            tool_calls: tool_call_list(message)
+                .into_iter()
+                .map(|call| ToolCall {
+                    id: call["id"].as_str().unwrap_or_default().to_owned(),
+                    name: call
+                        .pointer("/function/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    arguments: arguments(call.pointer("/function/arguments")),
+                })
+                .collect(),
+            destination: message.get("destination").and_then(|d| {
+                d.get("number").or_else(|| d.get("sipUri")).and_then(Value::as_str).map(str::to_owned)
+            }),
+            request: text("/request"),
+            status: text("/status"),
+        })
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `toolCallList`, or the tool calls inside `toolWithToolCallList` of messages that only carry that.
+fn tool_call_list(message: &Value) -> Vec<&Value> {
+    if let Some(list) = message["toolCallList"].as_array() {
+        return list.iter().collect();
+    }
+    message["toolWithToolCallList"]
+        .as_array()
+        .map_or_else(Vec::new, |l| l.iter().map(|t| &t["toolCall"]).collect())
+}
+
+/// A tool call's arguments: an object, or a JSON string of one (OpenAI's wire form).
+fn arguments(value: Option<&Value>) -> Map<String, Value> {
+    match value {
+        Some(Value::Object(map)) => map.clone(),
+        Some(Value::String(text)) => serde_json::from_str(text).unwrap_or_default(),
+        _ => Map::new(),
+    }
+}
+
+/// The conversation in a message's artifact (or a conversation-update's own list): the caller's and the
+/// assistant's lines.
+fn transcript(message: &Value) -> Option<Vec<Line>> {
+    let list = message.pointer("/artifact/messages").or_else(|| message.get("messages"))?.as_array()?;
+    let lines = list
+        .iter()
+        .filter_map(|m| {
+            let role = match m["role"].as_str()? {
+                "user" => "user",
+                "bot" | "assistant" => "assistant",
+                _ => return None,
+            };
+            let text = m["message"].as_str().or_else(|| m["content"].as_str())?;
+            Some(Line { role: role.to_owned(), text: text.to_owned() })
+        })
+        .collect();
+    Some(lines)
 }
 
 /// How the orchestrator checks that a server message (a webhook POST from Vapi) is authentic. Any one
@@ -278,22 +419,24 @@ fn decode_hex(text: &[u8]) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The `message` of a server message's envelope, as a [`serde_json::Value`] holding only what the
-/// orchestrator reads: `type`, `timestamp`, `call.id`, `status`, `request`, `destination`, the tool
-/// calls and the conversation (`artifact.messages`, `messages`). Vapi sends the whole call, assistant,
-/// phone number and artifact with every message, kilobytes that would otherwise be built into a tree
-/// and dropped unread. `None` when the body is not JSON; `Null` when it has no `message`.
-pub fn read_message(body: &[u8]) -> Option<serde_json::Value> {
+/// A server message's envelope holding only what [`ServerMessage::parse`] reads: `type`, `timestamp`,
+/// `call.id`, `status`, `request`, `destination`, the tool calls and the conversation
+/// (`artifact.messages`, `messages`). Vapi sends the whole call, assistant, phone number and artifact
+/// with every message, kilobytes that would otherwise be built into a tree and dropped unread. A body of
+/// any other shape (a field of another type, a repeated key, no `message` object) is read whole, so its
+/// errors are the same.
+fn read_envelope(body: &[u8]) -> Result<Value, serde_json::Error> {
     match serde_json::from_slice::<shape::Envelope>(body) {
-        Ok(envelope) => Some(envelope.message.map_or(serde_json::Value::Null, shape::Message::into_value)),
-        // Any other shape (a field of another type, a repeated key) is read whole, as before.
-        Err(_) => serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .map(|mut v| v.get_mut("message").map(serde_json::Value::take).unwrap_or_default()),
+        Ok(shape::Envelope { message: Some(message) }) => {
+            let mut envelope = Map::new();
+            envelope.insert("message".to_owned(), message.into_value());
+            Ok(Value::Object(envelope))
+        }
+        _ => serde_json::from_slice::<Value>(body),
     }
 }
 
-/// The well-shaped part of a server message that [`read_message`] keeps; serde skips every other field.
+/// The well-shaped part of a server message that [`read_envelope`] keeps; serde skips every other field.
 mod shape {
     use serde::Deserialize;
     use serde_json::{Map, Value};
@@ -370,7 +513,7 @@ mod tests {
     use crate::http::tests::FakeApi;
 
     #[test]
-    fn a_message_keeps_what_the_orchestrator_reads_and_nothing_else() {
+    fn an_envelope_keeps_what_the_orchestrator_reads_and_nothing_else() {
         let body = json!({"message": {
             "timestamp": 1767225600123_u64, "type": "tool-calls", "status": "in-progress",
             "toolCallList": [{"id": "t1", "function": {"name": "transfer", "arguments": {"department": "sales"}}}],
@@ -378,27 +521,32 @@ mod tests {
             "call": {"id": "c1", "orgId": "o1", "assistant": {"model": {}}},
             "assistant": {"firstMessage": "Hello"}, "phoneNumber": {"id": "p1"}, "customer": {"number": "+1"},
         }});
-        let read = read_message(body.to_string().as_bytes()).expect("JSON");
-        let mut expected = body["message"].clone();
+        let read = read_envelope(body.to_string().as_bytes()).expect("JSON");
+        let mut expected = body.clone();
         for unread in ["assistant", "phoneNumber", "customer"] {
-            expected.as_object_mut().map(|m| m.shift_remove(unread));
+            expected["message"].as_object_mut().map(|m| m.shift_remove(unread));
         }
-        expected["artifact"] = json!({"messages": [{"role": "user", "message": "sales please"}]});
-        expected["call"] = json!({"id": "c1"});
+        expected["message"]["artifact"] = json!({"messages": [{"role": "user", "message": "sales please"}]});
+        expected["message"]["call"] = json!({"id": "c1"});
         assert_eq!(read, expected);
+        // What the orchestrator reads from the slim envelope is what it reads from the whole message.
+        let whole = ServerMessage::parse(body.to_string().as_bytes()).expect("a message");
+        assert_eq!(whole.session, "c1");
+        assert_eq!(whole.tool_calls.len(), 1);
+        assert_eq!(whole.transcript.map(|t| t.len()), Some(1));
     }
 
     #[test]
-    fn a_message_of_another_shape_is_read_whole() {
-        // `call` is not an object: the lenient path keeps it as written.
+    fn an_envelope_of_another_shape_is_read_whole() {
+        // `call` is not an object: read as written, so errors and leniency are the whole document's.
         let odd = br#"{"message":{"type":"status-update","call":"c1","status":"ended"}}"#;
         assert_eq!(
-            read_message(odd),
-            Some(json!({"type": "status-update", "call": "c1", "status": "ended"}))
+            read_envelope(odd).ok(),
+            Some(json!({"message": {"type": "status-update", "call": "c1", "status": "ended"}}))
         );
-        assert_eq!(read_message(b"[1,2]"), Some(serde_json::Value::Null));
-        assert_eq!(read_message(br#"{"other":1}"#), Some(serde_json::Value::Null));
-        assert_eq!(read_message(b"CallSid=CA1"), None);
+        assert_eq!(read_envelope(b"[1,2]").ok(), Some(json!([1, 2])));
+        assert_eq!(read_envelope(br#"{"message":null}"#).ok(), Some(json!({"message": null})));
+        assert!(read_envelope(b"CallSid=CA1").is_err());
     }
 
     const KEY: &str = "4f6c-private-key";

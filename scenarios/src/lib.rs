@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use ringback_sim::faults::WebhookFault;
+use ringback_sim::faults::{FaultAction, WebhookFault};
 use ringback_sim::phone::Behaviour;
 use ringback_sim::watch::CallMoment;
 use serde::{Deserialize, Serialize};
@@ -76,6 +76,16 @@ pub enum Tool {
     /// The tool itself.
     Inline(serde_json::Value),
 }
+
+/// The most callers a scenario has, all groups together. Every caller is a phone, a Twilio call and a
+/// Vapi call in one world, and gets its own copy of every department.
+pub const MAX_CALLERS: u32 = 1000;
+/// The most specialist phones a scenario's plan has, copies for each caller included.
+pub const MAX_PHONES: u64 = 10_000;
+/// The most things one caller does (utterances, key presses, transfer destinations asked for). A script
+/// is a handful of steps; the bound keeps a group of a thousand callers from multiplying a long list a
+/// thousandfold.
+pub const MAX_ACTIONS_PER_CALLER: usize = 100;
 
 fn default_duration_s() -> f64 {
     300.0
@@ -326,6 +336,51 @@ impl FileError {
         let (line, column) = e.span().map_or((0, 0), |span| line_column(text, span.start));
         FileError { file: file.to_owned(), line, column, message: e.message().trim().to_owned() }
     }
+
+    /// A problem the parser could not see, found by checking what `text` (the contents of `file`) says.
+    /// A message that opens by naming a key in backticks (`` `callers[1].count` is 0; … ``) is placed at
+    /// that key's line and column; any other is about the file as a whole.
+    pub fn checked(text: &str, file: &Path, message: impl Into<String>) -> FileError {
+        let message = message.into();
+        let key = message.strip_prefix('`').and_then(|rest| rest.split_once('`')).map(|(key, _)| key);
+        match key.and_then(|key| locate(text, key)) {
+            Some(at) => {
+                let (line, column) = line_column(text, at);
+                FileError { file: file.to_owned(), line, column, message }
+            }
+            None => FileError::whole(file, message),
+        }
+    }
+}
+
+/// Where `key` (a path such as `callers[1].asks[0].at_s` or `specialists.sales`) is written in the TOML
+/// document `text`, as a byte offset: the key itself, or the deepest part of the path found. `None` when
+/// `text` is not TOML or the path's first key is not in it.
+pub fn locate(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeTable, DeValue};
+    let document = DeTable::parse(text).ok()?;
+    let mut table = Some(document.get_ref());
+    let mut found = None;
+    'path: for part in key.split('.') {
+        let (name, indices) = match part.find('[') {
+            Some(open) => (&part[..open], &part[open..]),
+            None => (part, ""),
+        };
+        let Some((k, v)) = table.and_then(|t| t.iter().find(|(k, _)| k.get_ref() == name)) else { break };
+        found = Some(k.span().start);
+        let mut value = Some(v.get_ref());
+        for index in indices.split(['[', ']']).filter(|i| !i.is_empty()) {
+            let item = index.parse::<usize>().ok().and_then(|i| value?.get(i));
+            let Some(item) = item else { break 'path };
+            // An array of tables' items may have no span of their own; keep the key's then.
+            if !item.span().is_empty() {
+                found = Some(item.span().start);
+            }
+            value = Some(item.get_ref());
+        }
+        table = value.and_then(DeValue::as_table);
+    }
+    found
 }
 
 impl fmt::Display for FileError {
@@ -350,14 +405,13 @@ impl Scenario {
         {
             native.tool = Tool::Inline(read_tool(&file.parent().unwrap_or(Path::new("")).join(path))?);
         }
-        scenario.check().map_err(|message| FileError::whole(file, message))?;
+        scenario.check().map_err(|message| FileError::checked(text, file, message))?;
         Ok(scenario)
     }
 
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| FileError::whole(path, format!("cannot read it: {e}")))?;
+        let text = read_file(path).map_err(|e| FileError::whole(path, format!("cannot read it: {e}")))?;
         Scenario::parse(&text, path)
     }
 
@@ -426,8 +480,22 @@ impl Scenario {
             }
         }
         for (i, group) in self.callers.iter().enumerate() {
-            if group.count == 0 || group.count > 1000 {
-                return Err(format!("`callers[{i}].count` is {}; expected 1 to 1000", group.count));
+            if group.count == 0 || group.count > MAX_CALLERS {
+                return Err(format!("`callers[{i}].count` is {}; expected 1 to {MAX_CALLERS}", group.count));
+            }
+            for (name, s) in [("at_s", group.at_s), ("stagger_s", group.stagger_s)] {
+                if !is_time(s) {
+                    return Err(format!("`callers[{i}].{name}` is {s}; expected seconds, 0 or more"));
+                }
+            }
+            let actions = group.says.len()
+                + group.presses.len()
+                + group.asks.iter().map(|a| a.transfer_to.len()).sum::<usize>();
+            if actions > MAX_ACTIONS_PER_CALLER {
+                return Err(format!(
+                    "`callers[{i}]` says, presses and asks for transfers {actions} times; expected at most \
+                     {MAX_ACTIONS_PER_CALLER}"
+                ));
             }
             for (j, say) in group.says.iter().enumerate() {
                 if say.text.trim().is_empty() || !is_time(say.at_s) {
@@ -447,6 +515,12 @@ impl Scenario {
                 }
             }
             for (j, ask) in group.asks.iter().enumerate() {
+                if !is_time(ask.at_s) {
+                    return Err(format!(
+                        "`callers[{i}].asks[{j}].at_s` is {}; expected seconds, 0 or more",
+                        ask.at_s
+                    ));
+                }
                 if ask.transfer_to.is_empty() {
                     return Err(format!("`callers[{i}].asks[{j}].transfer_to` is empty"));
                 }
@@ -460,6 +534,55 @@ impl Scenario {
                     }
                 }
             }
+        }
+        // `count` callers each get their own copy of every department (see `Scenario::plan`).
+        let callers: u64 = self.callers.iter().map(|g| u64::from(g.count)).sum();
+        if callers > u64::from(MAX_CALLERS) {
+            return Err(format!(
+                "`callers` adds up to {callers} callers (the sum of their `count`s); expected at most {MAX_CALLERS}"
+            ));
+        }
+        let phones = self.specialists.iter().map(|d| d.phones.len() as u64).sum::<u64>();
+        let copies =
+            if callers > 1 && self.specialists.iter().all(|d| d.numbers.is_empty()) { callers } else { 1 };
+        if phones * copies > MAX_PHONES {
+            return Err(format!(
+                "`specialists` has {phones} phones, copied for each of {copies} callers: {} in all; expected at \
+                 most {MAX_PHONES}",
+                phones * copies
+            ));
+        }
+        for (i, d) in self.specialists.iter().enumerate() {
+            for (j, phone) in d.phones.iter().enumerate() {
+                if let Some((name, s)) = phone_times(phone).into_iter().find(|(_, s)| !is_time(*s)) {
+                    return Err(format!(
+                        "`specialists[{i}].phones[{j}].{name}` is {s}; expected seconds, 0 or more"
+                    ));
+                }
+            }
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            if fault.nth == Some(0) {
+                return Err(format!("`faults[{i}].nth` is 0; expected 1 or more (the first match is 1)"));
+            }
+            if let FaultAction::Delay { delay_s } | FaultAction::SlowAnswer { delay_s } = fault.action
+                && !is_time(delay_s)
+            {
+                return Err(format!("`faults[{i}].delay_s` is {delay_s}; expected seconds, 0 or more"));
+            }
+        }
+        let o = &self.orchestrator;
+        if !(5..=600).contains(&o.ring_timeout_s) {
+            return Err(format!(
+                "`orchestrator.ring_timeout_s` is {}; expected 5 to 600 seconds, as Twilio's `Timeout`",
+                o.ring_timeout_s
+            ));
+        }
+        if !["Enable", "DetectMessageEnd"].contains(&o.machine_detection.as_str()) {
+            return Err(format!(
+                "`orchestrator.machine_detection` is {:?}; expected \"Enable\" or \"DetectMessageEnd\"",
+                o.machine_detection
+            ));
         }
         if let Some(r) = &self.restart {
             match (r.at_s, r.on) {
@@ -572,10 +695,27 @@ impl Scenario {
 /// Reads a `transferCall` tool from a JSON file; errors name the file, and the line and column.
 fn read_tool(path: &Path) -> Result<serde_json::Value, ScenarioError> {
     let error = |line, column, message| ScenarioError { file: path.to_owned(), line, column, message };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| error(0, 0, format!("cannot read the `[native]` tool file: {e}")))?;
+    let text =
+        read_file(path).map_err(|e| error(0, 0, format!("cannot read the `[native]` tool file: {e}")))?;
     serde_json::from_str(&text)
         .map_err(|e| error(e.line(), e.column(), format!("not a JSON transferCall tool: {e}")))
+}
+
+/// The largest file ringback reads as a scenario, a tool or a target file. Real ones are a few
+/// kilobytes; the bound keeps a path such as `/dev/zero` from filling memory.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads a UTF-8 text file of at most [`MAX_FILE_BYTES`].
+pub fn read_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {MAX_FILE_BYTES} bytes; expected a scenario, tool or target file of a few kilobytes"
+        )));
+    }
+    Ok(text)
 }
 
 /// What the fake Vapi needs of a `transferCall` tool to transfer by itself.
@@ -599,6 +739,20 @@ fn check_native(tool: &Tool) -> Result<(), String> {
             .into());
     }
     Ok(())
+}
+
+/// A phone behaviour's times, by name.
+fn phone_times(phone: &Behaviour) -> Vec<(&'static str, f64)> {
+    match *phone {
+        Behaviour::Human { after_s } | Behaviour::Fax { after_s } | Behaviour::Reject { after_s } => {
+            vec![("after_s", after_s)]
+        }
+        Behaviour::Machine { after_s, greeting_s, .. } => {
+            vec![("after_s", after_s), ("greeting_s", greeting_s)]
+        }
+        Behaviour::HangUp { after_s, talk_s } => vec![("after_s", after_s), ("talk_s", talk_s)],
+        Behaviour::Busy | Behaviour::NoAnswer | Behaviour::Fail => Vec::new(),
+    }
 }
 
 /// Whether `s` is a time a script can act at: a finite number of seconds, 0 or more.

@@ -181,7 +181,8 @@ impl Scenario {
             for i in 0..group.count {
                 k += 1;
                 let tag = |name: &str| if own_copies { format!("{name}_{k:03}") } else { name.to_owned() };
-                let mut specialists = Vec::new();
+                // This caller's departments: the copies made for them, or everyone's.
+                let first = if own_copies { departments.len() } else { 0 };
                 if own_copies || k == 1 {
                     for d in &self.specialists {
                         let numbers: Vec<String> = d
@@ -202,12 +203,8 @@ impl Scenario {
                         departments.push((tag(&d.name), numbers));
                     }
                 }
-                for (name, numbers) in &departments {
-                    let mine = !own_copies || self.specialists.iter().any(|d| tag(&d.name) == *name);
-                    if mine {
-                        specialists.extend(numbers.iter().cloned());
-                    }
-                }
+                let specialists: Vec<String> =
+                    departments[first..].iter().flat_map(|(_, numbers)| numbers.iter().cloned()).collect();
                 let dial_at_s = group.at_s + f64::from(i) * group.stagger_s;
                 let requests = group
                     .asks

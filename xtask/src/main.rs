@@ -9,6 +9,9 @@
 //! - `cargo xtask bench`: build in release, install Prism into `target/bench/`, run every benchmark of
 //!   SPEC §8 (`ringback-bench all`), print the table and write `BENCHMARKS.md`; then the divan micro
 //!   benchmarks. Not part of `ci`: its figures depend on the machine.
+//! - `cargo xtask fuzz [TARGET] [--seconds N]`: install cargo-fuzz if it is missing, then run one fuzz
+//!   target of `fuzz/` (or each in turn) for N seconds (default 60). Not part of `ci`: libFuzzer needs
+//!   nightly flags, which `RUSTC_BOOTSTRAP=1` allows on stable.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool reports on its terminal
 
@@ -23,14 +26,18 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("sdk-deps") => sdk_deps(),
         Some("bench") => bench(),
+        Some("fuzz") => fuzz(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|sdk-deps|bench>");
+            eprintln!("usage: cargo xtask <ci|sdk-deps|bench|fuzz>");
             eprintln!("  ci        everything CI runs: sdk-deps, fmt, clippy, tests, docs");
             eprintln!(
                 "  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests, and the example orchestrators' dependencies"
             );
             eprintln!(
                 "  bench     measure SPEC §8's budgets and write BENCHMARKS.md (release build, installs Prism)"
+            );
+            eprintln!(
+                "  fuzz      [TARGET] [--seconds N]: run the fuzz targets of fuzz/ (installs cargo-fuzz)"
             );
             std::process::exit(2);
         }
@@ -293,4 +300,63 @@ fn install_prism(dir: &Path) -> std::result::Result<PathBuf, String> {
         Ok(_) if !bin.is_file() => Err(format!("npm installed {PRISM} but left no {}", bin.display())),
         Ok(_) => Ok(bin),
     }
+}
+
+/// The fuzz targets of `fuzz/`, one per parser.
+const FUZZ_TARGETS: [&str; 8] = [
+    "twiml",
+    "twilio_form",
+    "vapi_message",
+    "vapi_tool_result",
+    "vapi_control",
+    "scenario_file",
+    "target_file",
+    "control_api",
+];
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let mut target = None;
+    let mut seconds = 60u64;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--seconds" => {
+                let value = rest.next().context("--seconds needs a number of seconds")?;
+                seconds =
+                    value.parse().with_context(|| format!("--seconds {value}: expected whole seconds"))?;
+            }
+            name if FUZZ_TARGETS.contains(&name) && target.is_none() => target = Some(name),
+            other => bail!("`{other}` is not a fuzz target; expected one of {}", FUZZ_TARGETS.join(", ")),
+        }
+    }
+    let installed = Command::new("cargo-fuzz").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !installed {
+        run("install cargo-fuzz", cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    let targets = target.map_or_else(|| FUZZ_TARGETS.to_vec(), |t| vec![t]);
+    for target in targets {
+        // The fuzz crate is its own workspace with its own target folder (`fuzz/target`), so that its
+        // sanitizer builds never invalidate the workspace's. The corpus grows in `fuzz/corpus/<target>`,
+        // what fails in `fuzz/artifacts/<target>`. File parsers start from the real files, which random
+        // bytes would take long to reach.
+        let corpus = root().join("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&corpus).with_context(|| format!("creating {}", corpus.display()))?;
+        let seeds: &[&str] = match target {
+            "scenario_file" => &["scenarios/library"],
+            "target_file" => &["fixtures/targets"],
+            _ => &[],
+        };
+        run(
+            &format!("fuzz {target} for {seconds}s"),
+            cargo()
+                .current_dir(root().join("fuzz"))
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env_remove("CARGO_TARGET_DIR")
+                .args(["fuzz", "run", target])
+                .arg(&corpus)
+                .args(seeds.iter().map(|seed| root().join(seed)))
+                .args(["--", &format!("-max_total_time={seconds}")]),
+        )?;
+    }
+    Ok(())
 }

@@ -9,3 +9,4 @@ mod properties;
 mod reference;
 mod rules;
 mod secrets;
+mod target_files;

@@ -1118,7 +1118,7 @@ fn element(src: &str, start: &BytesStart<'_>, at: usize) -> Result<Element, Twim
         .map_err(|_| fail(at, "an element name is not valid utf-8".to_owned()))?
         .to_owned();
     if !is_xml_name(&name) {
-        return Err(fail(at, format!("'{name}' is not a valid element name; expected e.g. <Say>")));
+        return Err(fail(at, format!("{name:?} is not a valid element name; expected e.g. <Say>")));
     }
     let mut attrs = Vec::new();
     for attr in start.attributes() {
@@ -1131,14 +1131,20 @@ fn element(src: &str, start: &BytesStart<'_>, at: usize) -> Result<Element, Twim
                 | AttrError::ExpectedQuote(p, _)
                 | AttrError::Duplicated(p, _) => p,
             };
-            fail(at + 1 + relative, format!("a malformed attribute on <{name}>: {e}"))
+            fail(
+                at + 1 + relative,
+                format!("a malformed attribute on <{name}>: {e}; expected name=\"value\""),
+            )
         })?;
         let attr_at = offset_in(src, attr.key.as_ref()).unwrap_or(at);
         let key = std::str::from_utf8(attr.key.as_ref())
             .map_err(|_| fail(attr_at, "an attribute name is not valid utf-8".to_owned()))?
             .to_owned();
         if !is_xml_name(&key) {
-            return Err(fail(attr_at, format!("'{key}' is not a valid attribute name on <{name}>")));
+            return Err(fail(
+                attr_at,
+                format!("{key:?} is not a valid attribute name on <{name}>; expected e.g. action=\"…\""),
+            ));
         }
         let raw = std::str::from_utf8(&attr.value)
             .map_err(|_| fail(attr_at, format!("attribute '{key}' is not valid utf-8")))?;
@@ -1152,10 +1158,18 @@ fn element(src: &str, start: &BytesStart<'_>, at: usize) -> Result<Element, Twim
         // XML 1.0 §3.3.3: literal line breaks and tabs in a value become spaces; escaped ones stay.
         let normalized = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
         let value = quick_xml::escape::unescape(&normalized)
-            .map_err(|e| fail(attr_at, format!("attribute '{key}' has a bad reference: {e}")))?
+            .map_err(|e| {
+                let expected = "expected &amp; &lt; &gt; &quot; &apos; or a character reference";
+                fail(attr_at, format!("attribute '{key}' has a bad reference: {e}; {expected}"))
+            })?
             .into_owned();
         if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
-            return Err(fail(attr_at, format!("attribute '{key}' contains the forbidden character {c:?}")));
+            return Err(fail(
+                attr_at,
+                format!(
+                    "attribute '{key}' contains the forbidden character {c:?}; expected xml 1.0 characters"
+                ),
+            ));
         }
         attrs.push(Attr { name: key, value, at: attr_at });
     }

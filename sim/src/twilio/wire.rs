@@ -638,10 +638,13 @@ pub fn paginate<T: ListRecord>(
         uri
     };
 
+    // Saturating: `Page` is any u64 a request names, and a token can put records on a page that far.
     let start = request.page.saturating_mul(u64::from(request.page_size));
-    let end = start + (page.len() as u64).saturating_sub(1);
+    let end = start.saturating_add((page.len() as u64).saturating_sub(1));
     let next_page_uri = match page.last() {
-        Some(last) if more_after => Some(page_uri(request.page + 1, Some(format!("PA{}", last.token_sid())))),
+        Some(last) if more_after => {
+            Some(page_uri(request.page.saturating_add(1), Some(format!("PA{}", last.token_sid()))))
+        }
         _ => None,
     };
     let previous_page_uri = (request.page > 0)

@@ -98,7 +98,7 @@ impl World {
         let url = server["url"].as_str().unwrap_or_default().to_owned();
         let body = Bytes::from(self.envelope(id, kind, extra));
         let headers = self.server_headers(&server, &body, &url);
-        let timeout = super::seconds(server.get("timeoutSeconds"), 20.0);
+        let timeout = super::seconds(server.get("timeoutSeconds"), 20.0, 1.0..=300.0);
         let request = OutboundRequest { method: http::Method::POST, url, headers, body };
         self.deliver(request, Purpose { call: id.to_owned(), timeout, reply });
         true
@@ -371,7 +371,7 @@ impl World {
     ) {
         let Purpose { call: id, reply, .. } = purpose;
         let body = match &outcome {
-            Ok(r) if (200..300).contains(&r.status) => serde_json::from_slice::<Value>(&r.body).ok(),
+            Ok(r) if (200..300).contains(&r.status) => Some(&r.body[..]),
             Ok(r) => {
                 self.note(format!("vapi-call {id}: server answered HTTP {}", r.status));
                 None
@@ -391,39 +391,42 @@ impl World {
         };
         match reply {
             Reply::Ignore => {}
-            Reply::ToolCalls(awaited) => self.tool_results(&id, &awaited, body.as_ref()),
-            Reply::TransferDestination => self.transfer_destination_answer(&id, body),
+            Reply::ToolCalls(awaited) => {
+                let answers = body.map(|b| read_tool_results(b, &awaited));
+                self.tool_results(&id, &awaited, answers)
+            }
+            Reply::TransferDestination => {
+                let body = body.and_then(|b| serde_json::from_slice::<Value>(b).ok());
+                self.transfer_destination_answer(&id, body)
+            }
         }
     }
 
     /// Records each awaited tool call's result: the server's `result` (or `error`), or Vapi's failure
     /// text when the answer is missing, late or malformed.
-    fn tool_results(&mut self, id: &str, awaited: &[(String, String)], body: Option<&Value>) {
+    fn tool_results(
+        &mut self,
+        id: &str,
+        awaited: &[(String, String)],
+        answers: Option<Result<Vec<Result<String, ToolAnswerError>>, ToolAnswerError>>,
+    ) {
         let failure = self.vapi.defaults.tool_failure_result.clone();
-        let results = body.and_then(|b| b.get("results")).and_then(Value::as_array);
-        if body.is_some() && results.is_none() {
-            self.note(format!("vapi-call {id}: tool-calls answer has no `results` array"));
-        }
-        for (tool_call_id, name) in awaited {
-            let entry = results.and_then(|r| r.iter().find(|e| e["toolCallId"] == tool_call_id.as_str()));
-            let text = match entry {
-                Some(e) => match (e.get("result"), e.get("error").and_then(Value::as_str)) {
-                    (Some(Value::String(s)), _) => s.clone(),
-                    (Some(v), _) if !v.is_null() => v.to_string(),
-                    (_, Some(error)) => error.to_owned(),
-                    _ => {
-                        self.note(format!(
-                            "vapi-call {id}: result for {tool_call_id} has neither `result` nor `error`"
-                        ));
-                        failure.clone()
-                    }
-                },
-                None => {
-                    if results.is_some() {
-                        self.note(format!("vapi-call {id}: no result for {tool_call_id}"));
-                    }
+        let answers = match answers {
+            Some(Ok(answers)) => answers,
+            Some(Err(e)) => {
+                self.note(format!("vapi-call {id}: tool-calls answer unusable: {e}"));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
+        for (i, (tool_call_id, name)) in awaited.iter().enumerate() {
+            let text = match answers.get(i) {
+                Some(Ok(text)) => text.clone(),
+                Some(Err(e)) => {
+                    self.note(format!("vapi-call {id}: tool-calls answer: {e}"));
                     failure.clone()
                 }
+                None => failure.clone(),
             };
             self.record_tool_result(id, tool_call_id, name, &text);
             if let Some(call) = self.vapi.calls.get_mut(id) {
@@ -498,5 +501,72 @@ impl serde::Serialize for Assistant<'_> {
             map.serialize_entry("id", id)?;
         }
         map.end()
+    }
+}
+
+/// Why a `tool-calls` answer (or one of its entries) gives no result: the JSON path at fault and what was
+/// expected there.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{path}` {problem}")]
+pub struct ToolAnswerError {
+    /// Where in the answer, as a JSON path: `results`, `results[2].result`; `$` for the whole body.
+    pub path: String,
+    pub problem: String,
+}
+
+/// Reads a server's answer to a `tool-calls` message: for each awaited `(toolCallId, name)`, in order,
+/// the text the model is given (the entry's `result`, a non-string result as JSON, or its `error`), or
+/// why there is none, in which case Vapi gives the model its failure text. Never panics; the answer's
+/// size was bounded by the transport.
+// Vapi: `ToolCallResult` is `{toolCallId, name?, result?, error?}`; a result that is not a string is
+// stringified (reference vapi.md §5).
+pub fn read_tool_results(
+    body: &[u8],
+    awaited: &[(String, String)],
+) -> Result<Vec<Result<String, ToolAnswerError>>, ToolAnswerError> {
+    let fail = |path: &str, problem: String| ToolAnswerError { path: path.to_owned(), problem };
+    let body: Value = serde_json::from_slice(body)
+        .map_err(|e| fail("$", format!("is not JSON ({e}); expected {{\"results\": [...]}}")))?;
+    let results = match body.get("results") {
+        Some(Value::Array(results)) => results,
+        Some(other) => {
+            return Err(fail(
+                "results",
+                format!("is {}; expected an array of {{toolCallId, result}}", json_type(other)),
+            ));
+        }
+        None if body.is_object() => {
+            return Err(fail("results", "is missing; expected an array of {toolCallId, result}".into()));
+        }
+        None => return Err(fail("$", format!("is {}; expected an object with `results`", json_type(&body)))),
+    };
+    let answer = |tool_call_id: &str| {
+        let Some(i) = results.iter().position(|e| e["toolCallId"] == tool_call_id) else {
+            return Err(fail("results", format!("has no entry whose `toolCallId` is {tool_call_id:?}")));
+        };
+        let entry = &results[i];
+        match (entry.get("result"), entry.get("error")) {
+            (Some(Value::String(s)), _) => Ok(s.clone()),
+            (Some(v), _) if !v.is_null() => Ok(v.to_string()),
+            (_, Some(Value::String(error))) => Ok(error.clone()),
+            (_, Some(error)) if !error.is_null() => Err(fail(
+                &format!("results[{i}].error"),
+                format!("is {}; expected a string", json_type(error)),
+            )),
+            _ => Err(fail(&format!("results[{i}]"), "has neither `result` nor `error`".into())),
+        }
+    };
+    Ok(awaited.iter().map(|(tool_call_id, _)| answer(tool_call_id)).collect())
+}
+
+/// A JSON value's type, as an error names it.
+pub(crate) fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }

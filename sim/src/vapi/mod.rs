@@ -28,6 +28,8 @@ pub mod session;
 pub mod transfer;
 pub mod twilio_side;
 
+use std::ops::RangeInclusive;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -316,7 +318,11 @@ pub(crate) fn str_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'
     map.get(key).and_then(Value::as_str)
 }
 
-/// Seconds from a JSON number, within bounds, or a default.
-pub(crate) fn seconds(value: Option<&Value>, default: f64) -> SimDuration {
-    SimDuration::from_secs_f64(value.and_then(Value::as_f64).filter(|s| *s > 0.0).unwrap_or(default))
+/// Seconds from a JSON number, clamped to `bounds`, or a default when absent or not a positive number.
+// Vapi's spec bounds these fields (`server.timeoutSeconds` 1-300, `maxDurationSeconds` 10-43200) and the
+// real API refuses an assistant outside them. FIXME: the fake does not validate them where assistants
+// are created; clamping here keeps a `1e308` from making a timer that never fires.
+pub(crate) fn seconds(value: Option<&Value>, default: f64, bounds: RangeInclusive<f64>) -> SimDuration {
+    let s = value.and_then(Value::as_f64).filter(|s| *s > 0.0).unwrap_or(default);
+    SimDuration::from_secs_f64(s.clamp(*bounds.start(), *bounds.end()))
 }

@@ -77,7 +77,7 @@ fn authed<T>(
 }
 
 /// A JSON body, or NestJS's 400 for a body that is not JSON. An empty body is `{}`.
-fn json(body: &Bytes) -> Result<Value, VapiError> {
+pub(crate) fn json(body: &[u8]) -> Result<Value, VapiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
     }

@@ -91,7 +91,7 @@ impl World {
         call.started_at = Some(self.now);
         self.set_vapi_status(&id, CallStatus::InProgress, "stream connected");
         let call = &self.vapi.calls[&id];
-        let max = seconds(call.assistant.get("maxDurationSeconds"), 600.0);
+        let max = seconds(call.assistant.get("maxDurationSeconds"), 600.0, 10.0..=43_200.0);
         let system: Vec<String> = call
             .assistant
             .get("model")

@@ -366,40 +366,25 @@ impl World {
         }
     }
 
-    /// `POST {monitor.controlUrl}`: one `ClientInboundMessage`.
+    /// `POST {monitor.controlUrl}`: one `ClientInboundMessage`, read with [`ControlMessage::from_json`]
+    /// once the call is known to be live.
     pub fn control_call(&mut self, id: &str, body: Value) -> Result<Value, VapiError> {
         let body = object(body)?;
         let call = self.vapi.calls.get(id).ok_or_else(|| VapiError::not_found("Call not found"))?;
         if call.is_ended() {
             return Err(VapiError::bad_request("Call has ended"));
         }
-        let kind = str_field(&body, "type").unwrap_or_default().to_owned();
-        match kind.as_str() {
-            "say" => {
-                let content = str_field(&body, "content")
-                    .ok_or_else(|| VapiError::invalid(vec!["content must be a string".into()]))?;
-                let end = body.get("endCallAfterSpoken").and_then(Value::as_bool).unwrap_or(false);
-                let then = if end {
+        match ControlMessage::from_json(body)? {
+            ControlMessage::Say { content, end_call_after_spoken } => {
+                let then = if end_call_after_spoken {
                     After::EndCall("assistant-ended-call-after-message-spoken".into())
                 } else {
                     After::Nothing
                 };
-                self.say(id, content.to_owned(), then);
+                self.say(id, content, then);
             }
-            "add-message" => {
-                let message = body
-                    .get("message")
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| VapiError::invalid(vec!["message must be an object".into()]))?;
-                let role = str_field(message, "role").unwrap_or_default().to_owned();
-                let content = str_field(message, "content").unwrap_or_default().to_owned();
-                if !["assistant", "function", "user", "system", "tool"].contains(&role.as_str()) {
-                    return Err(VapiError::invalid(vec![
-                        "message.role must be one of the following values: assistant, function, user, system, tool".into(),
-                    ]));
-                }
-                let trigger = body.get("triggerResponseEnabled").and_then(Value::as_bool).unwrap_or(true);
-                if trigger && role == "user" {
+            ControlMessage::AddMessage { role, content, trigger_response } => {
+                if trigger_response && role == "user" {
                     if let Some(leg) = self.vapi.calls[id].twilio_call {
                         self.note(format!("control add-message as the user on {leg}"));
                     }
@@ -417,64 +402,152 @@ impl World {
                     self.conversation_update(id);
                 }
             }
-            "end-call" => self.end_vapi_call(id, "manually-canceled"),
-            "transfer" => {
-                let destination = body
-                    .get("destination")
-                    .filter(|d| d.is_object())
-                    .cloned()
-                    .ok_or_else(|| VapiError::invalid(vec!["destination must be an object".into()]))?;
-                if !matches!(destination["type"].as_str(), Some("number" | "sip")) {
-                    return Err(VapiError::invalid(vec![
-                        "destination.type must be one of the following values: number, sip".into(),
-                    ]));
-                }
-                let content = str_field(&body, "content").map(str::to_owned);
+            ControlMessage::EndCall => self.end_vapi_call(id, "manually-canceled"),
+            ControlMessage::Transfer { destination, content } => {
                 self.perform_transfer(id, destination, content);
             }
-            "control" => {
-                let control = str_field(&body, "control").unwrap_or_default();
+            ControlMessage::Control(control) => {
                 let call = self.vapi.calls.get_mut(id).expect("exists");
                 match control {
-                    "mute-assistant" => call.session.assistant_muted = true,
-                    "unmute-assistant" => call.session.assistant_muted = false,
-                    "mute-customer" => call.session.customer_muted = true,
-                    "unmute-customer" => call.session.customer_muted = false,
-                    "say-first-message" => {
+                    Control::MuteAssistant => call.session.assistant_muted = true,
+                    Control::UnmuteAssistant => call.session.assistant_muted = false,
+                    Control::MuteCustomer => call.session.customer_muted = true,
+                    Control::UnmuteCustomer => call.session.customer_muted = false,
+                    Control::SayFirstMessage => {
                         if let Some(text) = str_field(&call.assistant, "firstMessage").map(str::to_owned) {
                             let text = render_template(&text, &call.variables);
                             self.say(id, text, After::Nothing);
                         }
                     }
-                    _ => {
-                        return Err(VapiError::invalid(vec![
-                            "control must be one of the following values: mute-assistant, unmute-assistant, mute-customer, unmute-customer, say-first-message".into(),
-                        ]));
-                    }
                 }
             }
-            "send-transport-message" => {
-                let message = body.get("message").cloned().unwrap_or(Value::Null);
-                if message["transport"] != "twilio" {
-                    return Err(VapiError::invalid(vec![
-                        "message.transport must be one of the following values: twilio, vapi.sip".into(),
-                    ]));
-                }
-                let twiml = message["twiml"]
-                    .as_str()
-                    .ok_or_else(|| VapiError::invalid(vec!["message.twiml must be a string".into()]))?;
+            ControlMessage::SendTransportMessage { twiml } => {
                 let leg = self.vapi.calls[id]
                     .twilio_call
                     .ok_or_else(|| VapiError::bad_request("Call has no Twilio leg yet"))?;
-                self.update_leg(id, leg, &[("Twiml", twiml)]).map_err(VapiError::bad_request)?;
+                self.update_leg(id, leg, &[("Twiml", &twiml)]).map_err(VapiError::bad_request)?;
+            }
+        }
+        Ok(json!({}))
+    }
+}
+
+/// One live call control message (`ClientInboundMessage`), as read from the body posted to
+/// `monitor.controlUrl`, before anything is done with it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ControlMessage {
+    /// `say`: the assistant says `content`, then hangs up if asked to.
+    Say { content: String, end_call_after_spoken: bool },
+    /// `add-message`: a message in the conversation; as the user with `triggerResponseEnabled`, the
+    /// assistant answers it.
+    AddMessage { role: String, content: String, trigger_response: bool },
+    /// `end-call`.
+    EndCall,
+    /// `transfer` to a `number` or `sip` destination; `content` overrides its message.
+    Transfer { destination: Value, content: Option<String> },
+    /// `control`.
+    Control(Control),
+    /// `send-transport-message` with Twilio TwiML for the caller's leg.
+    SendTransportMessage { twiml: String },
+}
+
+/// What a `control` message does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    MuteAssistant,
+    UnmuteAssistant,
+    MuteCustomer,
+    UnmuteCustomer,
+    SayFirstMessage,
+}
+
+impl ControlMessage {
+    /// Reads a control body: a JSON object, else Vapi's 400. Never panics.
+    pub fn parse(body: &[u8]) -> Result<ControlMessage, VapiError> {
+        let value = super::rest::json(body)?;
+        ControlMessage::from_json(object(value)?)
+    }
+
+    /// Reads a control message; a bad one is Vapi's validation error, which names the field and the
+    /// values it takes (class-validator's wording).
+    pub fn from_json(body: Map<String, Value>) -> Result<ControlMessage, VapiError> {
+        let invalid = |message: &str| VapiError::invalid(vec![message.to_owned()]);
+        let kind = str_field(&body, "type").unwrap_or_default();
+        let message = match kind {
+            "say" => ControlMessage::Say {
+                content: str_field(&body, "content")
+                    .ok_or_else(|| invalid("content must be a string"))?
+                    .to_owned(),
+                end_call_after_spoken: body
+                    .get("endCallAfterSpoken")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+            },
+            "add-message" => {
+                let message = body
+                    .get("message")
+                    .and_then(Value::as_object)
+                    .ok_or_else(|| invalid("message must be an object"))?;
+                let role = str_field(message, "role").unwrap_or_default().to_owned();
+                if !["assistant", "function", "user", "system", "tool"].contains(&role.as_str()) {
+                    return Err(invalid(
+                        "message.role must be one of the following values: assistant, function, user, system, tool",
+                    ));
+                }
+                ControlMessage::AddMessage {
+                    role,
+                    content: str_field(message, "content").unwrap_or_default().to_owned(),
+                    trigger_response: body
+                        .get("triggerResponseEnabled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(true),
+                }
+            }
+            "end-call" => ControlMessage::EndCall,
+            "transfer" => {
+                let destination = body
+                    .get("destination")
+                    .filter(|d| d.is_object())
+                    .cloned()
+                    .ok_or_else(|| invalid("destination must be an object"))?;
+                if !matches!(destination["type"].as_str(), Some("number" | "sip")) {
+                    return Err(invalid("destination.type must be one of the following values: number, sip"));
+                }
+                ControlMessage::Transfer {
+                    destination,
+                    content: str_field(&body, "content").map(str::to_owned),
+                }
+            }
+            "control" => ControlMessage::Control(match str_field(&body, "control").unwrap_or_default() {
+                "mute-assistant" => Control::MuteAssistant,
+                "unmute-assistant" => Control::UnmuteAssistant,
+                "mute-customer" => Control::MuteCustomer,
+                "unmute-customer" => Control::UnmuteCustomer,
+                "say-first-message" => Control::SayFirstMessage,
+                _ => {
+                    return Err(invalid(
+                        "control must be one of the following values: mute-assistant, unmute-assistant, mute-customer, unmute-customer, say-first-message",
+                    ));
+                }
+            }),
+            "send-transport-message" => {
+                let message = body.get("message").cloned().unwrap_or(Value::Null);
+                if message["transport"] != "twilio" {
+                    return Err(invalid(
+                        "message.transport must be one of the following values: twilio, vapi.sip",
+                    ));
+                }
+                let twiml =
+                    message["twiml"].as_str().ok_or_else(|| invalid("message.twiml must be a string"))?;
+                ControlMessage::SendTransportMessage { twiml: twiml.to_owned() }
             }
             other => {
                 return Err(VapiError::invalid(vec![format!(
                     "type must be one of the following values: say, add-message, control, end-call, transfer, send-transport-message (got {other:?})"
                 )]));
             }
-        }
-        Ok(json!({}))
+        };
+        Ok(message)
     }
 }
 

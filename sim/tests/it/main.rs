@@ -7,6 +7,7 @@ mod control;
 mod flows;
 mod limits;
 mod openapi;
+mod parsers;
 mod rest_spec;
 mod sdk_signature;
 mod sdk_support;

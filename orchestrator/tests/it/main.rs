@@ -1,0 +1,3 @@
+//! The reference orchestrator's integration tests: one binary, one module per subject.
+
+mod parsers;

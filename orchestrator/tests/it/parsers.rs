@@ -1,0 +1,193 @@
+//! Property tests of how the orchestrator reads Vapi's server messages, on arbitrary bytes and on
+//! mutations of real messages: no panic, a clear error naming the field at fault, and over its router a
+//! 400 with that error, never a 5xx. The `vapi_message` fuzz target calls the same function.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use ringback_orchestrator::config::Config;
+use ringback_orchestrator::http::{ApiRequest, ApiResponse, HttpClient, HttpFuture};
+use ringback_orchestrator::server::Orchestrator;
+use ringback_orchestrator::store::MemoryStore;
+use ringback_orchestrator::vapi::{MessageError, ServerMessage};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Real server messages, trimmed: the types the orchestrator acts on.
+fn messages() -> Vec<Value> {
+    let call = json!({"id": "6a5b1c2d-0000-4000-8000-000000000001", "status": "in-progress"});
+    let artifact =
+        json!({"messages": [{"role": "bot", "message": "Hi"}, {"role": "user", "message": "sales please"}]});
+    vec![
+        json!({"message": {"type": "tool-calls", "timestamp": 1_700_000_000_000_u64, "call": call, "artifact": artifact,
+            "toolCallList": [{"id": "call_abc", "type": "function",
+                              "function": {"name": "transfer_to_specialist", "arguments": {"department": "sales"}}}],
+            "toolWithToolCallList": [{"type": "function", "toolCall": {"id": "call_abc", "function": {"name": "x", "arguments": "{\"department\":\"sales\"}"}}}]}}),
+        json!({"message": {"type": "transfer-destination-request", "timestamp": 1, "call": call,
+                           "destination": {"type": "number", "number": "+15550000201"}}}),
+        json!({"message": {"type": "phone-call-control", "request": "forward", "call": call,
+                           "destination": {"type": "sip", "sipUri": "sip:a@b.test"}}}),
+        json!({"message": {"type": "status-update", "status": "ended", "endedReason": "customer-ended-call", "call": call}}),
+        json!({"message": {"type": "end-of-call-report", "call": call, "artifact": artifact}}),
+        json!({"message": {"type": "conversation-update", "call": call, "messages": [{"role": "assistant", "content": "ok"}]}}),
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|n| json!(n)),
+        "[a-z+0-9:{}\"-]{0,12}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec(("[a-zA-Z]{1,8}", inner), 0..4)
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+        ]
+    })
+}
+
+/// `value` with the value at one of its JSON paths replaced.
+fn replace_somewhere(value: &mut Value, pick: Index, replacement: Value) {
+    fn paths(value: &Value, here: String, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => map.iter().for_each(|(k, v)| paths(v, format!("{here}/{k}"), out)),
+            Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, v)| paths(v, format!("{here}/{i}"), out))
+            }
+            _ => {}
+        }
+        out.push(here);
+    }
+    let mut all = Vec::new();
+    paths(value, String::new(), &mut all);
+    if let Some(slot) = value.pointer_mut(&all[pick.index(all.len())]) {
+        *slot = replacement;
+    }
+}
+
+fn mutate(valid: &[u8], edits: &[(u8, Index, u8, usize)]) -> Vec<u8> {
+    let mut bytes = valid.to_vec();
+    for &(kind, at, byte, len) in edits {
+        let at = at.index(bytes.len() + 1);
+        let end = (at + len).min(bytes.len());
+        match kind {
+            0 => bytes.insert(at, byte),
+            1 => {
+                bytes.drain(at..end);
+            }
+            2 => {
+                let run = bytes[at..end].to_vec();
+                bytes.splice(at..at, run);
+            }
+            _ if at < bytes.len() => bytes[at] = byte,
+            _ => bytes.push(byte),
+        }
+    }
+    bytes
+}
+
+fn edits() -> impl Strategy<Value = Vec<(u8, Index, u8, usize)>> {
+    proptest::collection::vec((0u8..4, any::<Index>(), any::<u8>(), 1usize..16), 1..8)
+}
+
+/// The body a case sends: a real message with one value replaced, perhaps with its bytes edited.
+fn body() -> impl Strategy<Value = Vec<u8>> {
+    (0..messages().len(), any::<Index>(), json_value(), proptest::option::of(edits())).prop_map(
+        |(sample, pick, replacement, edits)| {
+            let mut message = messages().swap_remove(sample);
+            replace_somewhere(&mut message, pick, replacement);
+            let bytes = message.to_string().into_bytes();
+            match edits {
+                Some(edits) => mutate(&bytes, &edits),
+                None => bytes,
+            }
+        },
+    )
+}
+
+fn check_error(body: &[u8], error: &MessageError) -> Result<(), TestCaseError> {
+    match error {
+        MessageError::NotJson(reason) => {
+            prop_assert!(serde_json::from_slice::<Value>(body).is_err(), "{error}");
+            prop_assert!(reason.contains("line"), "{error}");
+        }
+        MessageError::Field { path, expected, .. } => {
+            prop_assert!(["message", "message.type"].contains(path), "{error}");
+            prop_assert!(!expected.is_empty());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_bytes_are_read_or_refused_with_the_reason(input in proptest::collection::vec(any::<u8>(), 0..128)) {
+        if let Err(e) = ServerMessage::parse(&input) {
+            check_error(&input, &e)?;
+        }
+    }
+
+    #[test]
+    fn a_mutated_server_message_is_read_or_refused_naming_the_field_at_fault(body in body()) {
+        match ServerMessage::parse(&body) {
+            Ok(message) => prop_assert!(!message.kind.is_empty() || body.windows(6).any(|w| w == b"\"type\"")),
+            Err(e) => check_error(&body, &e)?,
+        }
+    }
+}
+
+/// Answers every API request with a 503, as an unreachable vendor would.
+#[derive(Debug)]
+struct Unavailable;
+
+impl HttpClient for Unavailable {
+    fn send(&self, _request: ApiRequest) -> HttpFuture {
+        Box::pin(std::future::ready(Ok(ApiResponse { status: 503, body: Bytes::new() })))
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_malformed_server_message_gets_a_400_and_never_a_5xx(body in body()) {
+        let config = Config::for_tests("http://orchestrator.test", &["sales=+15550000201"]);
+        let orchestrator = Orchestrator::new(config, Arc::new(Unavailable), Arc::new(MemoryStore::new()));
+        let request = http::Request::post("/vapi/webhook")
+            .header("content-type", "application/json")
+            .header("x-vapi-secret", "test-webhook-secret")
+            .body(Body::from(body.clone()))
+            .expect("request");
+        let (status, text) = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(async {
+            let response = orchestrator.router().oneshot(request).await.expect("infallible");
+            let status = response.status().as_u16();
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+            (status, String::from_utf8_lossy(&bytes).into_owned())
+        });
+        let sent = String::from_utf8_lossy(&body);
+        prop_assert!(status < 500, "{sent} → {status} {text}");
+        match ServerMessage::parse(&body) {
+            Ok(_) => prop_assert_eq!(status, 200, "{} → {}", sent, text),
+            Err(e) => prop_assert_eq!((status, text), (400, e.to_string())),
+        }
+    }
+}
+
+#[test]
+fn a_message_without_its_type_names_the_field_and_what_was_expected() {
+    let error = ServerMessage::parse(br#"{"message": {"type": 7}}"#).expect_err("a number");
+    assert_eq!(error.to_string(), "`message.type` is a number; expected a string such as \"tool-calls\"");
+    let error = ServerMessage::parse(br#"{"type": "tool-calls"}"#).expect_err("no envelope");
+    assert_eq!(error.to_string(), "`message` is missing; expected the server message object");
+    let error = ServerMessage::parse(b"{\"message\": ").expect_err("cut short");
+    assert!(error.to_string().contains("line 1 column 12"), "{error}");
+}

@@ -1,0 +1,3 @@
+//! The scenario format's integration tests: one binary, one module per subject.
+
+mod parsers;
