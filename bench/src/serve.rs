@@ -54,8 +54,12 @@ fn wait_ready(child: &mut Child, addr: SocketAddr, what: &str, timeout: Duration
 /// The world file the fake Twilio runs with: the default account owning [`FROM`], and [`BUSY`].
 pub fn world_file(dir: &Path, extra_phones: &str) -> Result<std::path::PathBuf> {
     let path = dir.join("bench-world.toml");
+    // An account sized for a load test, as its owner would have Twilio raise it: calls are dialed as fast
+    // as they are created (the default of 1 call per second would queue them for hours) and a thousand
+    // requests may be in flight (the 500-call webhook run redirects up to 500 at once).
     let text = format!(
-        "seed = 1\n\n[[accounts]]\nsid = \"{ACCOUNT_SID}\"\nauth_token = \"{AUTH_TOKEN}\"\n\
+        "seed = 1\n\n[twilio]\ncalls_per_second = 1000000.0\nmax_concurrent_requests = 1000\n\n\
+         [[accounts]]\nsid = \"{ACCOUNT_SID}\"\nauth_token = \"{AUTH_TOKEN}\"\n\
          numbers = [{{ phone_number = \"{FROM}\" }}]\n\n[phones]\n\"{BUSY}\" = {{ answer = \"busy\" }}\n{extra_phones}"
     );
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
