@@ -289,7 +289,7 @@ pub fn markdown(rows: &[Row], machine: &str, period: Duration) -> String {
          each run checked (every caller ends as expected, no rule broken). Runs per second is runs over wall \
          time with one worker per thread; CPU per run is the process's user + system time (`/proc/self/stat`) \
          over the runs. *One busy scenario* repeats `busy-returns-the-caller` for about 3 s. *The whole \
-         library* parses, plans and runs every library scenario once on the threads, as `ringback run --jobs \
+         library* parses, plans and runs every library scenario of the reference orchestrator once on the threads (the vapi-native ones are skipped), as `ringback run --jobs \
          N` does (median of 5 passes). *Generated scenarios* draws 10,000 scenarios from \
          `ringback_scenarios::generate::scenario()` (each thread from its own seeded RNG), makes each concrete, \
          runs it and checks it, as `ringback fuzz` does per case (which runs them on one thread)."
@@ -299,8 +299,8 @@ pub fn markdown(rows: &[Row], machine: &str, period: Duration) -> String {
         "- **Calls create** is `POST /2010-04-01/Accounts/AC…/Calls.json` (Basic auth, `To` a busy phone, `From` \
          an owned number, `Url`), sent by a closed-loop driver (`bench/src/load.rs`: hyper, 16 keep-alive \
          connections, one thread, 1 s warm-up then 5 s measured) to each server in turn, each in its own \
-         process on loopback: the fake Twilio as `ringback serve` runs it (journaling every exchange, creating \
-         a call that ends busy), a wiremock 0.6 `MockServer` answering the same path with the fake's own \
+         process on loopback: the fake Twilio as `ringback serve` runs it with an account sized for load (calls dialed as they are created rather than at the default 1 per second, 1,000 requests in flight; the webhook rows use it too), journaling every exchange, creating \
+         a call that ends busy; a wiremock 0.6 `MockServer` answering the same path with the fake's own \
          response body as a static body (default settings, so it records requests as wiremock users get \
          it), and Prism's stateless mock (`prism mock`) of `fixtures/specs/twilio_api_v2010.json`. p50/p99 are \
          of request latency as the driver sees it (16 requests in flight)."
