@@ -403,7 +403,8 @@ impl Scenario {
         if let Some(native) = &mut scenario.native
             && let Tool::File(path) = &native.tool
         {
-            native.tool = Tool::Inline(read_tool(&file.parent().unwrap_or(Path::new("")).join(path))?);
+            native.tool =
+                Tool::Inline(read_tool(&file.parent().unwrap_or(Path::new("")).join(path), text, file)?);
         }
         scenario.check().map_err(|message| FileError::checked(text, file, message))?;
         Ok(scenario)
@@ -692,13 +693,20 @@ impl Scenario {
     }
 }
 
-/// Reads a `transferCall` tool from a JSON file; errors name the file, and the line and column.
-fn read_tool(path: &Path) -> Result<serde_json::Value, ScenarioError> {
-    let error = |line, column, message| ScenarioError { file: path.to_owned(), line, column, message };
-    let text =
-        read_file(path).map_err(|e| error(0, 0, format!("cannot read the `[native]` tool file: {e}")))?;
-    serde_json::from_str(&text)
-        .map_err(|e| error(e.line(), e.column(), format!("not a JSON transferCall tool: {e}")))
+/// Reads a `transferCall` tool from a JSON file. A file that cannot be read is the scenario's problem, placed
+/// at its `native.tool` key (`text` and `file` are the scenario's); JSON that does not parse is the tool
+/// file's, at its own line and column.
+fn read_tool(path: &Path, text: &str, file: &Path) -> Result<serde_json::Value, ScenarioError> {
+    let json = read_file(path).map_err(|e| {
+        let message = format!("`native.tool` names the file {:?}, which cannot be read: {e}", path.display());
+        FileError::checked(text, file, message)
+    })?;
+    serde_json::from_str(&json).map_err(|e| ScenarioError {
+        file: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        message: format!("not a JSON transferCall tool: {e}"),
+    })
 }
 
 /// The largest file ringback reads as a scenario, a tool or a target file. Real ones are a few
