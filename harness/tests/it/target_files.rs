@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use ringback::target::{TargetError, TargetFile};
+use ringback_testkit::byte_edits;
 
 fn fixtures() -> Vec<(PathBuf, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/targets");
@@ -31,27 +32,6 @@ fn check_error(text: &str, e: &TargetError) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn mutate(valid: &[u8], edits: &[(u8, Index, u8, usize)]) -> Vec<u8> {
-    let mut bytes = valid.to_vec();
-    for &(kind, at, byte, len) in edits {
-        let at = at.index(bytes.len() + 1);
-        let end = (at + len).min(bytes.len());
-        match kind {
-            0 => bytes.insert(at, byte),
-            1 => {
-                bytes.drain(at..end);
-            }
-            2 => {
-                let run = bytes[at..end].to_vec();
-                bytes.splice(at..at, run);
-            }
-            _ if at < bytes.len() => bytes[at] = byte,
-            _ => bytes.push(byte),
-        }
-    }
-    bytes
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -65,11 +45,11 @@ proptest! {
     #[test]
     fn a_fixture_target_file_with_bytes_spliced_deleted_or_duplicated_parses_or_is_refused_where_it_breaks(
         pick in any::<Index>(),
-        edits in proptest::collection::vec((0u8..4, any::<Index>(), any::<u8>(), 1usize..24), 1..8),
+        edits in byte_edits(),
     ) {
         let files = fixtures();
         let (_, valid) = &files[pick.index(files.len())];
-        let text = String::from_utf8_lossy(&mutate(valid.as_bytes(), &edits)).into_owned();
+        let text = edits.apply_to_text(valid);
         if let Err(e) = TargetFile::parse(&text, Path::new("fuzzed.toml")) {
             check_error(&text, &e)?;
         }

@@ -13,6 +13,7 @@ use ringback_orchestrator::http::{ApiRequest, ApiResponse, HttpClient, HttpFutur
 use ringback_orchestrator::server::Orchestrator;
 use ringback_orchestrator::store::MemoryStore;
 use ringback_orchestrator::vapi::{MessageError, ServerMessage};
+use ringback_testkit::{byte_edits, json_value, replace_somewhere};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -36,76 +37,15 @@ fn messages() -> Vec<Value> {
     ]
 }
 
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
-        "[a-z+0-9:{}\"-]{0,12}".prop_map(Value::String),
-    ];
-    leaf.prop_recursive(3, 16, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::vec(("[a-zA-Z]{1,8}", inner), 0..4)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-        ]
-    })
-}
-
-/// `value` with the value at one of its JSON paths replaced.
-fn replace_somewhere(value: &mut Value, pick: Index, replacement: Value) {
-    fn paths(value: &Value, here: String, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => map.iter().for_each(|(k, v)| paths(v, format!("{here}/{k}"), out)),
-            Value::Array(items) => {
-                items.iter().enumerate().for_each(|(i, v)| paths(v, format!("{here}/{i}"), out))
-            }
-            _ => {}
-        }
-        out.push(here);
-    }
-    let mut all = Vec::new();
-    paths(value, String::new(), &mut all);
-    if let Some(slot) = value.pointer_mut(&all[pick.index(all.len())]) {
-        *slot = replacement;
-    }
-}
-
-fn mutate(valid: &[u8], edits: &[(u8, Index, u8, usize)]) -> Vec<u8> {
-    let mut bytes = valid.to_vec();
-    for &(kind, at, byte, len) in edits {
-        let at = at.index(bytes.len() + 1);
-        let end = (at + len).min(bytes.len());
-        match kind {
-            0 => bytes.insert(at, byte),
-            1 => {
-                bytes.drain(at..end);
-            }
-            2 => {
-                let run = bytes[at..end].to_vec();
-                bytes.splice(at..at, run);
-            }
-            _ if at < bytes.len() => bytes[at] = byte,
-            _ => bytes.push(byte),
-        }
-    }
-    bytes
-}
-
-fn edits() -> impl Strategy<Value = Vec<(u8, Index, u8, usize)>> {
-    proptest::collection::vec((0u8..4, any::<Index>(), any::<u8>(), 1usize..16), 1..8)
-}
-
 /// The body a case sends: a real message with one value replaced, perhaps with its bytes edited.
 fn body() -> impl Strategy<Value = Vec<u8>> {
-    (0..messages().len(), any::<Index>(), json_value(), proptest::option::of(edits())).prop_map(
+    (0..messages().len(), any::<Index>(), json_value(), proptest::option::of(byte_edits())).prop_map(
         |(sample, pick, replacement, edits)| {
             let mut message = messages().swap_remove(sample);
             replace_somewhere(&mut message, pick, replacement);
             let bytes = message.to_string().into_bytes();
             match edits {
-                Some(edits) => mutate(&bytes, &edits),
+                Some(edits) => edits.apply(&bytes),
                 None => bytes,
             }
         },

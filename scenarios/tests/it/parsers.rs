@@ -7,6 +7,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use ringback_scenarios::{FileError, MAX_CALLERS, MAX_PHONES, Scenario, library};
+use ringback_testkit::byte_edits;
 
 fn parse(text: &str) -> Result<Scenario, FileError> {
     Scenario::parse(text, Path::new("fuzzed.toml"))
@@ -35,27 +36,6 @@ fn check_plan(scenario: &Scenario) -> Result<(), TestCaseError> {
     prop_assert!(plan.phones.len() as u64 <= MAX_PHONES);
     let _ = ringback_sim::world::World::new(plan.world_config("http://orchestrator.test"));
     Ok(())
-}
-
-fn mutate(valid: &[u8], edits: &[(u8, Index, u8, usize)]) -> Vec<u8> {
-    let mut bytes = valid.to_vec();
-    for &(kind, at, byte, len) in edits {
-        let at = at.index(bytes.len() + 1);
-        let end = (at + len).min(bytes.len());
-        match kind {
-            0 => bytes.insert(at, byte),
-            1 => {
-                bytes.drain(at..end);
-            }
-            2 => {
-                let run = bytes[at..end].to_vec();
-                bytes.splice(at..at, run);
-            }
-            _ if at < bytes.len() => bytes[at] = byte,
-            _ => bytes.push(byte),
-        }
-    }
-    bytes
 }
 
 /// TOML values a scenario's numbers and names trip on.
@@ -113,9 +93,9 @@ proptest! {
     #[test]
     fn a_library_file_with_bytes_spliced_deleted_or_duplicated_parses_or_is_refused_where_it_breaks(
         file in 0..library::FILES.len(),
-        edits in proptest::collection::vec((0u8..4, any::<Index>(), any::<u8>(), 1usize..24), 1..8),
+        edits in byte_edits(),
     ) {
-        let text = String::from_utf8_lossy(&mutate(library::FILES[file].1.as_bytes(), &edits)).into_owned();
+        let text = edits.apply_to_text(library::FILES[file].1);
         match parse(&text) {
             Ok(scenario) => check_plan(&scenario)?,
             Err(e) => check_error(&text, &e)?,

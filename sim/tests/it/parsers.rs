@@ -12,6 +12,7 @@ use ringback_sim::twilio::twiml;
 use ringback_sim::twilio::wire::{FormError, FormParams};
 use ringback_sim::vapi::messages::read_tool_results;
 use ringback_sim::vapi::transfer::ControlMessage;
+use ringback_testkit::{byte_edits, json_value, replace_somewhere};
 use serde_json::{Value, json};
 
 use crate::support::{self, ACCOUNT, TOKEN};
@@ -24,74 +25,6 @@ const HTTP: u32 = 48;
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig { cases, ..ProptestConfig::default() }
-}
-
-/// Byte edits of a valid input: insert a byte, delete a run, duplicate a run, or overwrite one byte.
-fn edits() -> impl Strategy<Value = Vec<(u8, Index, u8, usize)>> {
-    proptest::collection::vec((0u8..4, any::<Index>(), any::<u8>(), 1usize..16), 1..8)
-}
-
-fn mutate(valid: &[u8], edits: &[(u8, Index, u8, usize)]) -> Vec<u8> {
-    let mut bytes = valid.to_vec();
-    for &(kind, at, byte, len) in edits {
-        let at = at.index(bytes.len() + 1);
-        let end = (at + len).min(bytes.len());
-        match kind {
-            0 => bytes.insert(at, byte),
-            1 => {
-                bytes.drain(at..end);
-            }
-            2 => {
-                let run = bytes[at..end].to_vec();
-                bytes.splice(at..at, run);
-            }
-            _ if at < bytes.len() => bytes[at] = byte,
-            _ => bytes.push(byte),
-        }
-    }
-    bytes
-}
-
-/// Arbitrary JSON, with the values parsers trip on: huge and negative numbers, empty and odd strings.
-fn json_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_map(|n| json!(n)),
-        Just(json!(u64::MAX)),
-        "[a-z+0-9:/.<>&-]{0,12}".prop_map(Value::String),
-        prop_oneof![Just("number"), Just("sip"), Just("twilio"), Just("user"), Just("say")]
-            .prop_map(|s| json!(s)),
-    ];
-    leaf.prop_recursive(3, 24, 4, |inner| {
-        prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            proptest::collection::vec(("[a-zA-Z]{1,10}", inner), 0..4)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
-        ]
-    })
-}
-
-/// `value` with the value at one of its JSON paths replaced by `replacement`.
-fn replace_somewhere(value: &mut Value, pick: Index, replacement: Value) {
-    let mut paths = Vec::new();
-    collect_paths(value, String::new(), &mut paths);
-    let path = &paths[pick.index(paths.len())];
-    if let Some(slot) = value.pointer_mut(path) {
-        *slot = replacement;
-    }
-}
-
-fn collect_paths(value: &Value, here: String, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => map.iter().for_each(|(k, v)| collect_paths(v, format!("{here}/{k}"), out)),
-        Value::Array(items) => {
-            items.iter().enumerate().for_each(|(i, v)| collect_paths(v, format!("{here}/{i}"), out))
-        }
-        _ => {}
-    }
-    out.push(here);
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -112,9 +45,9 @@ proptest! {
     #[test]
     fn a_twiml_error_points_at_a_line_and_column_inside_the_document(
         sample in 0..TWIML.len(),
-        edits in edits(),
+        edits in byte_edits(),
     ) {
-        let text = String::from_utf8_lossy(&mutate(TWIML[sample].as_bytes(), &edits)).into_owned();
+        let text = edits.apply_to_text(TWIML[sample]);
         let lines = text.lines().count().max(1);
         match twiml::parse(&text) {
             Ok(doc) => {
@@ -178,9 +111,9 @@ proptest! {
     }
 
     #[test]
-    fn a_mutated_form_body_decodes_or_is_refused_with_70002(edits in edits()) {
+    fn a_mutated_form_body_decodes_or_is_refused_with_70002(edits in byte_edits()) {
         let valid = b"To=%2B15557770001&From=%2B15550000100&Url=https%3A%2F%2Fx.test%2Fv&StatusCallbackEvent=initiated+completed";
-        let input = mutate(valid, &edits);
+        let input = edits.apply(valid);
         if let Err(e) = FormParams::parse(&input) {
             let error: ringback_sim::twilio::errors::TwilioError = e.clone().into();
             prop_assert_eq!((error.status, error.code), (400, 70002));
@@ -232,7 +165,7 @@ proptest! {
             Just(("GET", "IncomingPhoneNumbers.json")),
             Just(("DELETE", "Calls/CAxyz.json")),
         ],
-        edits in edits(),
+        edits in byte_edits(),
         query in prop_oneof![
             Just(String::new()),
             (any::<u64>(), 0u32..2000, "(PA|PB)?[A-Z0-9]{0,34}").prop_map(|(page, size, token)| format!("Page={page}&PageSize={size}&PageToken={token}")),
@@ -241,7 +174,7 @@ proptest! {
     ) {
         let (method, path) = route;
         let valid = b"To=%2B15557770001&From=%2B15550000100&Url=https%3A%2F%2Fx.test%2Fv&Timeout=20&TimeLimit=60&StatusCallback=https%3A%2F%2Fx.test%2Fs&StatusCallbackEvent=initiated+completed&MachineDetection=Enable&Twiml=%3CResponse%2F%3E";
-        let body = String::from_utf8_lossy(&mutate(valid, &edits)).into_owned();
+        let body = String::from_utf8_lossy(&edits.apply(valid)).into_owned();
         let uri = format!("/2010-04-01/Accounts/{ACCOUNT}/{path}?{query}");
         let request = format!("{method} {uri} {body}");
         let auth = basic();
@@ -323,12 +256,12 @@ proptest! {
         route in 0usize..5,
         pick in any::<Index>(),
         replacement in json_value(),
-        edits in proptest::option::of(edits()),
+        edits in proptest::option::of(byte_edits()),
     ) {
         let mut value = valid_vapi_body(route);
         replace_somewhere(&mut value, pick, replacement);
         let body = match &edits {
-            Some(edits) => String::from_utf8_lossy(&mutate(value.to_string().as_bytes(), edits)).into_owned(),
+            Some(edits) => edits.apply_to_text(&value.to_string()),
             None => value.to_string(),
         };
         let (status, text, request) = runtime().block_on(async {
@@ -393,7 +326,7 @@ proptest! {
     fn a_tool_calls_answer_gives_each_call_its_result_or_names_the_path_at_fault(
         pick in any::<Index>(),
         replacement in json_value(),
-        edits in proptest::option::of(edits()),
+        edits in proptest::option::of(byte_edits()),
     ) {
         let awaited = [("call_a".to_owned(), "lookup".to_owned()), ("call_b".to_owned(), "transfer".to_owned())];
         let mut answer = json!({"results": [
@@ -402,7 +335,7 @@ proptest! {
         ]});
         replace_somewhere(&mut answer, pick, replacement);
         let body = match &edits {
-            Some(edits) => mutate(answer.to_string().as_bytes(), edits),
+            Some(edits) => edits.apply(answer.to_string().as_bytes()),
             None => answer.to_string().into_bytes(),
         };
         match read_tool_results(&body, &awaited) {
