@@ -185,6 +185,11 @@ impl ServerMessage {
     /// and the body's size by the router.
     pub fn parse(body: &[u8]) -> Result<ServerMessage, MessageError> {
         let envelope = read_envelope(body).map_err(|e| MessageError::NotJson(e.to_string()))?;
+        ServerMessage::of(&envelope)
+    }
+
+    /// Reads a server message from its envelope as JSON.
+    fn of(envelope: &Value) -> Result<ServerMessage, MessageError> {
         let field = |path, value: Option<&Value>, expected| MessageError::Field {
             path,
             found: value.map_or("missing", json_type),
@@ -436,9 +441,10 @@ fn read_envelope(body: &[u8]) -> Result<Value, serde_json::Error> {
     }
 }
 
-/// The well-shaped part of a server message that [`read_envelope`] keeps; serde skips every other field.
+/// The part of a server message that [`read_envelope`] keeps; serde skips every other field. A field that
+/// is `null` stays `null` (rather than absent), so [`ServerMessage::of`] sees what the whole document shows.
 mod shape {
-    use serde::Deserialize;
+    use serde::{Deserialize, Deserializer};
     use serde_json::{Map, Value};
 
     #[derive(Debug, Deserialize)]
@@ -449,27 +455,41 @@ mod shape {
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct Message {
-        #[serde(rename = "type")]
+        #[serde(rename = "type", default, deserialize_with = "present")]
         kind: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
         timestamp: Option<Value>,
         call: Option<Call>,
+        #[serde(default, deserialize_with = "present")]
         status: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
         request: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
         destination: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
         tool_call_list: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
         tool_with_tool_call_list: Option<Value>,
         artifact: Option<Artifact>,
+        #[serde(default, deserialize_with = "present")]
         messages: Option<Value>,
     }
 
     #[derive(Debug, Deserialize)]
     pub struct Call {
+        #[serde(default, deserialize_with = "present")]
         id: Option<Value>,
     }
 
     #[derive(Debug, Deserialize)]
     pub struct Artifact {
+        #[serde(default, deserialize_with = "present")]
         messages: Option<Value>,
+    }
+
+    /// A field that is there, even as `null`.
+    fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Value::deserialize(d).map(Some)
     }
 
     impl Message {
@@ -495,11 +515,7 @@ mod shape {
     }
 
     fn object(key: &str, value: Option<Value>) -> Value {
-        let mut m = Map::new();
-        if let Some(value) = value {
-            m.insert(key.to_owned(), value);
-        }
-        Value::Object(m)
+        Value::Object(value.map(|v| (key.to_owned(), v)).into_iter().collect())
     }
 }
 
@@ -529,24 +545,30 @@ mod tests {
         expected["message"]["artifact"] = json!({"messages": [{"role": "user", "message": "sales please"}]});
         expected["message"]["call"] = json!({"id": "c1"});
         assert_eq!(read, expected);
-        // What the orchestrator reads from the slim envelope is what it reads from the whole message.
-        let whole = ServerMessage::parse(body.to_string().as_bytes()).expect("a message");
-        assert_eq!(whole.session, "c1");
-        assert_eq!(whole.tool_calls.len(), 1);
-        assert_eq!(whole.transcript.map(|t| t.len()), Some(1));
     }
 
     #[test]
-    fn an_envelope_of_another_shape_is_read_whole() {
-        // `call` is not an object: read as written, so errors and leniency are the whole document's.
-        let odd = br#"{"message":{"type":"status-update","call":"c1","status":"ended"}}"#;
-        assert_eq!(
-            read_envelope(odd).ok(),
-            Some(json!({"message": {"type": "status-update", "call": "c1", "status": "ended"}}))
-        );
-        assert_eq!(read_envelope(b"[1,2]").ok(), Some(json!([1, 2])));
-        assert_eq!(read_envelope(br#"{"message":null}"#).ok(), Some(json!({"message": null})));
-        assert!(read_envelope(b"CallSid=CA1").is_err());
+    fn what_is_read_of_a_message_is_what_its_whole_document_shows() {
+        let bodies = [
+            r#"{"message":{"type":"tool-calls","timestamp":1,"call":{"id":"c1","x":{}},"toolCallList":[{"id":"t1","function":{"name":"f","arguments":"{}"}}],
+               "artifact":{"messages":[{"role":"user","message":"hi"}],"transcript":"t"}}}"#,
+            r#"{"message":{"type":"tool-calls","toolCallList":null,"toolWithToolCallList":[{"toolCall":{"id":"t9"}}]}}"#,
+            r#"{"message":{"type":"end-of-call-report","artifact":{"messages":null},"messages":[{"role":"user","message":"a"}]}}"#,
+            r#"{"message":{"type":"end-of-call-report","artifact":null,"messages":[{"role":"bot","message":"b"}]}}"#,
+            r#"{"message":{"type":"status-update","status":null,"timestamp":null,"call":{"id":null}}}"#,
+            r#"{"message":{"type":"phone-call-control","request":"forward","destination":{"sipUri":"sip:a@b"}}}"#,
+            r#"{"message":{"type":"status-update","call":"c1","status":"ended"}}"#,
+            r#"{"message":{"type":"a","type":"b"}}"#,
+            r#"{"message":{"type":7}}"#,
+            r#"{"message":null}"#,
+            r#"{"other":1}"#,
+            "[1,2]",
+        ];
+        for body in bodies {
+            let whole = ServerMessage::of(&serde_json::from_str(body).expect("JSON"));
+            assert_eq!(ServerMessage::parse(body.as_bytes()), whole, "{body}");
+        }
+        assert!(matches!(ServerMessage::parse(b"CallSid=CA1"), Err(MessageError::NotJson(_))));
     }
 
     const KEY: &str = "4f6c-private-key";

@@ -67,15 +67,17 @@ pub struct VapiMessage {
 impl VapiMessage {
     /// Reads a body that is JSON; `None` if it is not JSON at all (a form).
     pub fn read(body: &str) -> Option<VapiMessage> {
-        // The fast path reads a well-shaped message; anything else (a field of another type, JSON that is
-        // not an envelope) is read leniently from a `Value`, as a rule reads what it can.
-        match serde_json::from_str::<shape::Envelope>(body) {
-            Ok(envelope) => Some(envelope.message.map(VapiMessage::from).unwrap_or_default()),
-            Err(_) => json(body).map(|v| VapiMessage::lenient(&v)),
-        }
+        // Only the fields read below are built from a well-shaped message; a body of any other shape (a
+        // field of another type, a repeated key) is built whole. Either way, one reader reads it.
+        let value = match serde_json::from_str::<shape::Envelope>(body) {
+            Ok(envelope) => envelope.into_value(),
+            Err(_) => json(body)?,
+        };
+        Some(VapiMessage::of(&value))
     }
 
-    fn lenient(value: &Value) -> VapiMessage {
+    /// Reads a message leniently, as a rule reads what it can.
+    fn of(value: &Value) -> VapiMessage {
         let Some(message) = value.get("message") else { return VapiMessage::default() };
         let list = message.get("toolCallList").or_else(|| message.get("toolCalls"));
         VapiMessage {
@@ -89,44 +91,60 @@ impl VapiMessage {
     }
 }
 
-impl From<shape::Message> for VapiMessage {
-    fn from(m: shape::Message) -> VapiMessage {
-        let list = m.tool_call_list.or(m.tool_calls).unwrap_or_default();
-        VapiMessage {
-            kind: m.kind,
-            call_id: m.call.and_then(|c| c.id),
-            tool_call_ids: list.into_iter().filter_map(|c| c.id).collect(),
-        }
-    }
-}
-
-/// The well-shaped subset of a Vapi message that [`VapiMessage`] reads; serde skips every other field.
+/// The part of a Vapi message that [`VapiMessage::of`] reads; serde skips every other field. A field that
+/// is `null` stays `null` (rather than absent), so the reader sees what the whole document would show.
 mod shape {
-    use serde::Deserialize;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::{Map, Value};
 
     #[derive(Debug, Deserialize)]
     pub struct Envelope {
-        pub message: Option<Message>,
+        message: Option<Message>,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
-    pub struct Message {
-        #[serde(rename = "type")]
-        pub kind: Option<String>,
-        pub call: Option<Call>,
-        pub tool_call_list: Option<Vec<ToolCall>>,
-        pub tool_calls: Option<Vec<ToolCall>>,
+    struct Message {
+        #[serde(rename = "type", default, deserialize_with = "present")]
+        kind: Option<Value>,
+        call: Option<Call>,
+        #[serde(default, deserialize_with = "present")]
+        tool_call_list: Option<Value>,
+        #[serde(default, deserialize_with = "present")]
+        tool_calls: Option<Value>,
     }
 
     #[derive(Debug, Deserialize)]
-    pub struct Call {
-        pub id: Option<String>,
+    struct Call {
+        id: Option<Value>,
     }
 
-    #[derive(Debug, Deserialize)]
-    pub struct ToolCall {
-        pub id: Option<String>,
+    /// A field that is there, even as `null`.
+    fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Value::deserialize(d).map(Some)
+    }
+
+    impl Envelope {
+        pub fn into_value(self) -> Value {
+            let mut envelope = Map::new();
+            if let Some(m) = self.message {
+                let mut message = Map::new();
+                let mut put = |key: &str, value: Option<Value>| {
+                    if let Some(value) = value {
+                        message.insert(key.to_owned(), value);
+                    }
+                };
+                put("type", m.kind);
+                put(
+                    "call",
+                    m.call.map(|c| Value::Object(c.id.map(|id| ("id".to_owned(), id)).into_iter().collect())),
+                );
+                put("toolCallList", m.tool_call_list);
+                put("toolCalls", m.tool_calls);
+                envelope.insert("message".to_owned(), Value::Object(message));
+            }
+            Value::Object(envelope)
+        }
     }
 }
 
@@ -161,17 +179,30 @@ mod tests {
             call_id: Some("c1".into()),
             tool_call_ids: vec!["t1".into(), "t2".into()],
         };
-        assert_eq!(VapiMessage::read(shaped), Some(expected.clone()));
-        // The same message with a field of an unexpected type is still read, field by field.
-        let odd = r#"{"message":{"type":"tool-calls","call":{"id":"c1"},"toolCallList":[{"id":"t1"},{"id":2},{"id":"t2"}],"timestamp":"x"}}"#;
-        assert_eq!(VapiMessage::read(odd), Some(expected));
-        let odd_type = r#"{"message":{"type":7,"call":"c1","toolCalls":[{"id":"t9"}]}}"#;
-        assert_eq!(
-            VapiMessage::read(odd_type),
-            Some(VapiMessage { kind: None, call_id: None, tool_call_ids: vec!["t9".into()] })
-        );
-        assert_eq!(VapiMessage::read("[1,2]"), Some(VapiMessage::default()));
+        assert_eq!(VapiMessage::read(shaped), Some(expected));
         assert_eq!(VapiMessage::read("CallSid=CA1&CallStatus=busy"), None);
+    }
+
+    #[test]
+    fn what_is_read_of_a_message_is_what_its_whole_document_shows() {
+        let bodies = [
+            r#"{"message":{"type":"tool-calls","call":{"id":"c1","orgId":"o"},"toolCallList":[{"id":"t1"},{"id":2},{"id":"t2"}]}}"#,
+            r#"{"message":{"type":"tool-calls","toolCallList":null,"toolCalls":[{"id":"t9"}]}}"#,
+            r#"{"message":{"type":"tool-calls","toolCallList":{"id":"t1"},"toolCalls":[{"id":"t9"}]}}"#,
+            r#"{"message":{"type":"tool-calls","toolCalls":[{"id":"t9"}]}}"#,
+            r#"{"message":{"type":7,"call":"c1"}}"#,
+            r#"{"message":{"type":null,"call":null}}"#,
+            r#"{"message":{"call":{"id":null}}}"#,
+            r#"{"message":{"type":"a","type":"b"}}"#,
+            r#"{"message":null}"#,
+            r#"{"message":"x"}"#,
+            "[1,2]",
+            "{}",
+        ];
+        for body in bodies {
+            let whole = VapiMessage::of(&json(body).expect("JSON"));
+            assert_eq!(VapiMessage::read(body), Some(whole), "{body}");
+        }
     }
 
     #[test]
