@@ -7,7 +7,7 @@
 use axum::extract::State;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::any;
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -21,17 +21,10 @@ use crate::twilio::wire::FormParams;
 /// that the same bound suits a person at a keypad).
 pub const MAX_DIGITS: usize = 32;
 
-/// The control API over `sim`, to be merged into a fake's router. Every route reads its request with
-/// [`ControlRequest::parse`], then performs it.
+/// The control API over `sim`, to be merged into a fake's router. Everything under `/_ringback/` is read
+/// by [`ControlRequest::parse`], which holds the one table of routes and methods, then performed.
 pub fn router(sim: SharedSim) -> Router {
-    Router::new()
-        .route("/_ringback/calls", post(handle).get(handle))
-        .route("/_ringback/calls/{sid}/say", post(handle))
-        .route("/_ringback/calls/{sid}/hangup", post(handle))
-        .route("/_ringback/calls/{sid}/digits", post(handle))
-        .route("/_ringback/phones/{number}", put(handle))
-        .route("/_ringback/timeline", get(handle))
-        .with_state(sim)
+    Router::new().route("/_ringback/{*request}", any(handle)).with_state(sim)
 }
 
 /// One control request, read from its method, path, query and body before anything is done with it.

@@ -125,4 +125,9 @@ async fn bad_control_requests_say_what_was_expected() {
     .await;
     assert_eq!(status, 400);
     assert!(body.contains("`x` is not a phone key"), "{body}");
+    // Every request under /_ringback/ is read by the one parser, unknown routes and methods included.
+    let (status, body) = send(&control, "DELETE", "/_ringback/calls", "").await;
+    assert!(status == 405 && body.contains("expected GET or POST"), "{status} {body}");
+    let (status, body) = send(&control, "GET", "/_ringback/nothing/here", "").await;
+    assert!(status == 404 && body.contains("\"error\""), "{status} {body}");
 }
