@@ -544,8 +544,7 @@ impl Scenario {
             ));
         }
         let phones = self.specialists.iter().map(|d| d.phones.len() as u64).sum::<u64>();
-        let copies =
-            if callers > 1 && self.specialists.iter().all(|d| d.numbers.is_empty()) { callers } else { 1 };
+        let copies = if self.callers_get_own_departments() { callers } else { 1 };
         if phones * copies > MAX_PHONES {
             return Err(format!(
                 "`specialists` has {phones} phones, copied for each of {copies} callers: {} in all; expected at \
@@ -575,7 +574,8 @@ impl Scenario {
         let o = &self.orchestrator;
         if !(5..=600).contains(&o.ring_timeout_s) {
             return Err(format!(
-                "`orchestrator.ring_timeout_s` is {}; expected 5 to 600 seconds, as Twilio's `Timeout`",
+                "`orchestrator.ring_timeout_s` is {}; expected 5 to 600 seconds (the reference orchestrator's \
+                 RING_TIMEOUT_S; Twilio's `Timeout` is at most 600)",
                 o.ring_timeout_s
             ));
         }

@@ -167,11 +167,17 @@ pub struct Request {
 }
 
 impl Scenario {
+    /// Whether each caller gets a copy of every department of their own, so the rules can tell whose
+    /// transfer a leg belongs to: with more than one caller, unless a department gives its numbers (given
+    /// numbers are the same lines for everyone).
+    pub(crate) fn callers_get_own_departments(&self) -> bool {
+        let total: u64 = self.callers.iter().map(|g| u64::from(g.count)).sum();
+        total > 1 && self.specialists.iter().all(|d| d.numbers.is_empty())
+    }
+
     /// Expands the scenario; `seed` is used when the file sets none.
     pub fn plan(&self, seed: u64) -> Plan {
-        let total: u32 = self.callers.iter().map(|g| g.count).sum();
-        // Given numbers are the same lines for everyone.
-        let own_copies = total > 1 && self.specialists.iter().all(|d| d.numbers.is_empty());
+        let own_copies = self.callers_get_own_departments();
         let mut departments = Vec::new();
         let mut phones = Vec::new();
         let mut callers = Vec::new();
