@@ -315,8 +315,6 @@ struct Timing {
     /// `calls_per_second` calls a second, so with every dial of the scenario placed at once, the last
     /// waits for all the others.
     queue_s: f64,
-    /// The account's calls per second.
-    calls_per_second: f64,
 }
 
 impl Timing {
@@ -335,15 +333,15 @@ impl Timing {
             greeting_s: 18.0 * vapi.seconds_per_word,
             slack_s: 2.0,
             queue_s: 0.0,
-            calls_per_second: twilio.calls_per_second,
         }
     }
 
-    /// The timing of a scenario that places at most `dials` specialist calls in all.
+    /// The timing of a scenario that places at most `dials` specialist calls in all, at the account's
+    /// calls per second.
     fn with_dials(self, dials: u32) -> Timing {
+        let cps = ringback_sim::world::TwilioDefaults::default().calls_per_second;
         let queued = f64::from(dials.saturating_sub(1));
-        let queue_s = if self.calls_per_second > 0.0 { queued / self.calls_per_second } else { 0.0 };
-        Timing { queue_s, ..self }
+        Timing { queue_s: if cps > 0.0 { queued / cps } else { 0.0 }, ..self }
     }
 }
 
