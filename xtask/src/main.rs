@@ -302,19 +302,24 @@ fn install_prism(dir: &Path) -> std::result::Result<PathBuf, String> {
     }
 }
 
-/// The fuzz targets of `fuzz/`, one per parser.
-const FUZZ_TARGETS: [&str; 8] = [
-    "twiml",
-    "twilio_form",
-    "vapi_message",
-    "vapi_tool_result",
-    "vapi_control",
-    "scenario_file",
-    "target_file",
-    "control_api",
-];
+/// The fuzz targets of `fuzz/` (one per parser): the files of `fuzz/fuzz_targets/`, by name.
+fn fuzz_targets() -> Result<Vec<String>> {
+    let dir = root().join("fuzz/fuzz_targets");
+    let mut targets = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "rs")
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            targets.push(stem.to_owned());
+        }
+    }
+    targets.sort();
+    Ok(targets)
+}
 
 fn fuzz(args: &[String]) -> Result<()> {
+    let all = fuzz_targets()?;
     let mut target = None;
     let mut seconds = 60u64;
     let mut rest = args.iter();
@@ -325,16 +330,17 @@ fn fuzz(args: &[String]) -> Result<()> {
                 seconds =
                     value.parse().with_context(|| format!("--seconds {value}: expected whole seconds"))?;
             }
-            name if FUZZ_TARGETS.contains(&name) && target.is_none() => target = Some(name),
-            other => bail!("`{other}` is not a fuzz target; expected one of {}", FUZZ_TARGETS.join(", ")),
+            name if all.iter().any(|t| t == name) && target.is_none() => target = Some(name.to_owned()),
+            other => bail!("`{other}` is not a fuzz target; expected one of {}", all.join(", ")),
         }
     }
     let installed = Command::new("cargo-fuzz").arg("--version").output().is_ok_and(|o| o.status.success());
     if !installed {
         run("install cargo-fuzz", cargo().args(["install", "cargo-fuzz", "--locked"]))?;
     }
-    let targets = target.map_or_else(|| FUZZ_TARGETS.to_vec(), |t| vec![t]);
-    for target in targets {
+    let targets = target.map_or(all, |t| vec![t]);
+    for target in &targets {
+        let target = target.as_str();
         // The fuzz crate is its own workspace with its own target folder (`fuzz/target`), so that its
         // sanitizer builds never invalidate the workspace's. The corpus grows in `fuzz/corpus/<target>`,
         // what fails in `fuzz/artifacts/<target>`. File parsers start from the real files, which random
