@@ -518,8 +518,10 @@ pub struct ToolAnswerError {
 /// the text the model is given (the entry's `result`, a non-string result as JSON, or its `error`), or
 /// why there is none, in which case Vapi gives the model its failure text. Never panics; the answer's
 /// size was bounded by the transport.
-// Vapi: `ToolCallResult` is `{toolCallId, name?, result?, error?}`; a result that is not a string is
-// stringified (reference vapi.md §5).
+// Vapi: `ToolCallResult` is `{toolCallId, name, result?, error?}` with `result` and `error` strings
+// (reference vapi.md §5, the spec; `name` is required there but the docs' examples omit it, so it is not
+// needed here). A `result` of another JSON type is passed on as its JSON text: UNCONFIRMED leniency the
+// fake has always had, rather than refusing it.
 pub fn read_tool_results(
     body: &[u8],
     awaited: &[(String, String)],
