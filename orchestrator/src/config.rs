@@ -275,6 +275,11 @@ impl Config {
     }
 }
 
+/// The most department names a refusal lists. The refusal becomes part of the conversation, which every
+/// later Vapi message carries (several times over), so a directory of thousands listed in full would
+/// swell every message past what a webhook may be.
+const REFUSAL_NAMES: usize = 10;
+
 /// The specialist allowlist: departments and their numbers, in the order given.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Directory {
@@ -331,11 +336,17 @@ impl Directory {
         let listed = self.departments.values().flatten().find(|n| normalize(n) == wanted);
         match listed {
             Some(number) => Ok(Destination { department: number.clone(), numbers: vec![number.clone()] }),
-            None => Err(format!(
-                "Cannot transfer to {requested}: it is not a department or number this line transfers to. \
-                 Departments: {}.",
-                self.departments.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
-            )),
+            None => {
+                let names: Vec<&str> =
+                    self.departments.keys().take(REFUSAL_NAMES).map(String::as_str).collect();
+                let more = self.departments.len().saturating_sub(REFUSAL_NAMES);
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                Err(format!(
+                    "Cannot transfer to {requested}: it is not a department or number this line transfers to. \
+                     Departments: {}{more}.",
+                    names.join(", ")
+                ))
+            }
         }
     }
 
@@ -422,6 +433,17 @@ mod tests {
         assert_eq!(d.resolve(Some("+15550002")).unwrap().numbers, ["+15550002"]);
         let refusal = d.resolve(Some("+15559999")).expect_err("not listed");
         assert!(refusal.contains("+15559999") && refusal.contains("sales"), "{refusal}");
+    }
+
+    #[test]
+    fn a_refusal_names_ten_departments_at_most() {
+        let entries: Vec<String> = (0..3000).map(|i| format!("dept{i}=+1555{i:07}")).collect();
+        let d = Directory::parse(&entries, None).expect("valid");
+        let refusal = d.resolve(Some("nowhere")).expect_err("not listed");
+        assert!(refusal.ends_with("Departments: dept0, dept1, dept2, dept3, dept4, dept5, dept6, dept7, dept8, dept9 and 2990 more."), "{refusal}");
+        let d = Directory::parse(&entries[..10], None).expect("valid");
+        let refusal = d.resolve(Some("nowhere")).expect_err("not listed");
+        assert!(refusal.ends_with("dept8, dept9."), "{refusal}");
     }
 
     #[test]
