@@ -294,7 +294,7 @@ fn all(args: &AllArgs) -> Result<()> {
 /// `ringback-soak`'s result.
 fn run_soak(soak: &Path) -> Result<serde_json::Value> {
     let out = std::process::Command::new(soak)
-        .args(["--calls", "100000"])
+        .args(["per-call", "--calls", "100000"])
         .output()
         .with_context(|| format!("starting {}", soak.display()))?;
     if !out.status.success() {

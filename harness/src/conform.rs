@@ -261,13 +261,7 @@ async fn run_one(
     interrupt: &tokio::sync::watch::Receiver<Option<Stop>>,
 ) -> Result<Run, String> {
     let sim = setup.world(plan, &instance.wiring)?;
-    let numbers = plan
-        .callers
-        .iter()
-        .map(|c| c.number.clone())
-        .chain(plan.phones.iter().map(|(n, _)| n.clone()))
-        .chain(plan.callers.iter().flat_map(|c| c.requests.iter().flat_map(|r| r.destinations.clone())));
-    let member = front.join(sim.clone(), numbers);
+    let member = front.join(sim.clone(), plan.numbers());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let driver = tokio::spawn(ringback_sim::runtime::drive(sim.clone(), async move {
         let _ = stopped.await;
@@ -313,7 +307,12 @@ async fn run_one(
         }));
     }
     for (i, caller) in plan.callers.iter().enumerate() {
-        spawn_caller(&sim, caller.clone(), &instance.wiring.service_number, restart_on.filter(|_| i == 0));
+        let _caller = spawn_caller(
+            &sim,
+            caller.clone(),
+            &instance.wiring.service_number,
+            restart_on.filter(|_| i == 0),
+        );
     }
     let (not_before, deadline) = horizon(plan);
     let mut interrupt = interrupt.clone();

@@ -84,6 +84,11 @@ impl Front {
         member
     }
 
+    /// Takes `member`'s world from behind the front: what it would have claimed goes to the lobby.
+    pub fn leave(&self, member: &Arc<Member>) {
+        self.members.write().unwrap_or_else(|p| p.into_inner()).retain(|m| !Arc::ptr_eq(m, member));
+    }
+
     /// The world that answers what no scenario's world claims.
     pub fn lobby(&self) -> &SharedSim {
         &self.lobby.sim

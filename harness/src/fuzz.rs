@@ -129,7 +129,7 @@ fn world_seed(seed: u64) -> u64 {
 }
 
 /// The ChaCha key for the generator: the seed spread over 32 bytes by SplitMix64.
-fn rng_seed(seed: u64) -> [u8; 32] {
+pub(crate) fn rng_seed(seed: u64) -> [u8; 32] {
     let mut state = seed;
     let mut bytes = [0u8; 32];
     for chunk in bytes.chunks_mut(8) {

@@ -14,4 +14,5 @@ pub mod reference;
 pub mod report;
 pub mod rules;
 pub mod run;
+pub mod soak;
 pub mod target;

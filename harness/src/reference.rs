@@ -14,6 +14,8 @@ use ringback_sim::time::SimInstant;
 use ringback_sim::transport::{InMemoryTransport, OutboundRequest, SendFuture, Transport, TransportError};
 use ringback_sim::world::World;
 
+use crate::front::Front;
+
 /// Where the in-process orchestrator lives, as the world sees it.
 pub const ORCHESTRATOR_HOST: &str = "orchestrator.test";
 /// Its public base URL.
@@ -29,11 +31,21 @@ pub struct FakeApis {
 }
 
 impl FakeApis {
+    /// The fakes of one world.
     pub fn new(sim: &SharedSim) -> FakeApis {
-        let routes = InMemoryTransport::new()
-            .route(TWILIO_HOST, ringback_sim::twilio::rest::router(sim.clone()))
-            .route(VAPI_HOST, ringback_sim::vapi::rest::router(sim.clone()));
-        FakeApis { routes }
+        FakeApis::of(
+            ringback_sim::twilio::rest::router(sim.clone()),
+            ringback_sim::vapi::rest::router(sim.clone()),
+        )
+    }
+
+    /// The fakes of every world behind `front`, each request handed to the world it names.
+    pub fn behind(front: &Arc<Front>) -> FakeApis {
+        FakeApis::of(front.twilio(), front.vapi())
+    }
+
+    fn of(twilio: Router, vapi: Router) -> FakeApis {
+        FakeApis { routes: InMemoryTransport::new().route(TWILIO_HOST, twilio).route(VAPI_HOST, vapi) }
     }
 }
 
@@ -85,14 +97,67 @@ impl Transport for SlotTransport {
     }
 }
 
-/// A world wired to the reference orchestrator, in process.
+/// The reference orchestrator in process: the one serving (a new one after each restart), the state it
+/// keeps across restarts, and how the world's webhooks and its own API requests reach it and the fakes.
 #[derive(Debug)]
-pub struct Reference {
-    pub sim: SharedSim,
+pub struct InProcess {
     orchestrator: Mutex<Orchestrator>,
     config: Config,
     store: MemoryStore,
     slot: Slot,
+    apis: FakeApis,
+}
+
+impl InProcess {
+    /// Starts an orchestrator configured by `config`, serving what is sent through `slot` (see
+    /// [`InProcess::transport`]) and reaching Twilio and Vapi through `apis`.
+    pub fn start(config: Config, apis: FakeApis, slot: Slot) -> InProcess {
+        let store = MemoryStore::new();
+        let orchestrator = Orchestrator::new(config.clone(), Arc::new(apis.clone()), Arc::new(store.clone()));
+        slot.set(Some(orchestrator.router()));
+        InProcess { orchestrator: Mutex::new(orchestrator), config, store, slot, apis }
+    }
+
+    /// A transport for another world whose webhooks go to this orchestrator at [`ORCHESTRATOR_URL`].
+    pub fn transport(&self) -> SlotTransport {
+        SlotTransport { slot: self.slot.clone() }
+    }
+
+    /// The orchestrator now serving.
+    pub fn orchestrator(&self) -> Orchestrator {
+        self.orchestrator.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The state it keeps (what a restart starts from).
+    pub fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+
+    /// Stops the orchestrator as if its process died: its webhooks are refused and its timers and pending
+    /// actions do nothing, until [`InProcess::restart`] starts a new one over the same state.
+    pub fn stop(&self) {
+        self.slot.set(None);
+        self.orchestrator().halt();
+    }
+
+    /// Starts a new orchestrator over the same state, as a restarted process would, and lets it take up
+    /// what was in flight.
+    pub async fn restart(&self) {
+        let store = Arc::new(self.store.clone());
+        let orchestrator = Orchestrator::new(self.config.clone(), Arc::new(self.apis.clone()), store);
+        *self.orchestrator.lock().unwrap_or_else(|p| p.into_inner()) = orchestrator.clone();
+        self.slot.set(Some(orchestrator.router()));
+        if let Err(e) = orchestrator.recover().await {
+            tracing::error!(error = %e, "the restarted orchestrator could not read its state");
+        }
+    }
+}
+
+/// A world wired to the reference orchestrator, in process.
+#[derive(Debug)]
+pub struct Reference {
+    pub sim: SharedSim,
+    pub target: Arc<InProcess>,
 }
 
 impl Reference {
@@ -100,25 +165,19 @@ impl Reference {
     /// reference orchestrator configured by `config` as its target at [`ORCHESTRATOR_URL`].
     pub fn start(world: World, config: Config) -> Reference {
         let slot = Slot::default();
-        let transport = SlotTransport { slot: slot.clone() };
-        let sim = Sim::new(world, Clock::start(1.0), Arc::new(transport));
-        let store = MemoryStore::new();
-        let orchestrator =
-            Orchestrator::new(config.clone(), Arc::new(FakeApis::new(&sim)), Arc::new(store.clone()));
-        slot.set(Some(orchestrator.router()));
-        Reference { sim, orchestrator: Mutex::new(orchestrator), config, store, slot }
+        let sim = Sim::new(world, Clock::start(1.0), Arc::new(SlotTransport { slot: slot.clone() }));
+        let target = Arc::new(InProcess::start(config, FakeApis::new(&sim), slot));
+        Reference { sim, target }
     }
 
     /// The orchestrator now serving (a new one after each restart).
     pub fn orchestrator(&self) -> Orchestrator {
-        self.orchestrator.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.target.orchestrator()
     }
 
-    /// Stops the orchestrator as if its process died: its webhooks are refused and its timers and pending
-    /// actions do nothing, until [`Reference::restart`] starts a new one over the same state.
+    /// See [`InProcess::stop`].
     pub fn stop(&self) {
-        self.slot.set(None);
-        self.orchestrator().halt();
+        self.target.stop();
     }
 
     /// Runs the world and the orchestrator (whichever is serving) until neither has anything left to do,
@@ -131,15 +190,8 @@ impl Reference {
         .await
     }
 
-    /// Starts a new orchestrator over the same state, as a restarted process would, and lets it take up
-    /// what was in flight.
+    /// See [`InProcess::restart`].
     pub async fn restart(&self) {
-        let store = Arc::new(self.store.clone());
-        let orchestrator = Orchestrator::new(self.config.clone(), Arc::new(FakeApis::new(&self.sim)), store);
-        *self.orchestrator.lock().unwrap_or_else(|p| p.into_inner()) = orchestrator.clone();
-        self.slot.set(Some(orchestrator.router()));
-        if let Err(e) = orchestrator.recover().await {
-            tracing::error!(error = %e, "the restarted orchestrator could not read its state");
-        }
+        self.target.restart().await;
     }
 }

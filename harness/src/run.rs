@@ -15,7 +15,7 @@ use ringback_sim::transport::InMemoryTransport;
 use ringback_sim::watch::{CallMoment, Watch};
 use ringback_sim::world::World;
 
-use crate::reference::{ORCHESTRATOR_URL, Reference};
+use crate::reference::{InProcess, ORCHESTRATOR_URL, Reference};
 use crate::rules::facts::Facts;
 use crate::rules::{CallerContext, Context, Violation};
 
@@ -89,8 +89,12 @@ pub struct Run {
 
 /// The reference orchestrator configured for `plan`.
 pub fn reference_config(plan: &Plan) -> Config {
+    reference_config_with(plan, &plan.specialist_entries())
+}
+
+/// The reference orchestrator configured for `plan`, with `entries` (`name=number|…`) as its departments.
+pub(crate) fn reference_config_with(plan: &Plan, entries: &[String]) -> Config {
     use ringback_scenarios::plan as p;
-    let entries: Vec<String> = plan.specialist_entries();
     let entries: Vec<&str> = entries.iter().map(String::as_str).collect();
     let mut config = Config::for_tests(ORCHESTRATOR_URL, &entries);
     config.twilio_account_sid = p::ACCOUNT.to_string();
@@ -125,7 +129,7 @@ pub fn run_native(plan: &Plan) -> Result<Run, String> {
         // Every webhook goes to the fake Vapi, in process; there is no one else to send one to.
         let sim = Sim::new(world, Clock::start(1.0), Arc::new(InMemoryTransport::new()));
         for caller in &plan.callers {
-            spawn_caller(&sim, caller.clone(), SERVICE_NUMBER, None);
+            let _caller = spawn_caller(&sim, caller.clone(), SERVICE_NUMBER, None);
         }
         let (until_actions, deadline) = horizon(plan);
         settle(&sim, until_actions, deadline, || std::future::ready(())).await;
@@ -144,15 +148,23 @@ fn virtual_time(run: impl std::future::Future<Output = Result<Run, String>>) -> 
 
 async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
     let world = World::new(plan.world_config(ORCHESTRATOR_URL))?;
-    let reference = Arc::new(Reference::start(world, reference_config(plan)));
+    let reference = Reference::start(world, reference_config(plan));
+    Ok(play(plan, &reference.sim, &reference.target).await)
+}
+
+/// Plays `plan` in `sim`, whose webhooks reach `target`, until the world and the orchestrator are both
+/// idle (or the plan's duration is up), and judges the run. Nothing the plan started outlives the call:
+/// a restart whose moment never came and a caller whose script is unfinished are called off.
+pub(crate) async fn play(plan: &Plan, sim: &SharedSim, target: &Arc<InProcess>) -> Run {
     // Held while the orchestrator is down, so the run does not settle before it is back.
     let down = Arc::new(tokio::sync::Mutex::new(()));
     let restart_on = plan.restart.as_ref().and_then(|r| r.on.map(|on| (on, r.after_s)));
+    let mut tasks = Vec::new();
     if let Some(restart) = plan.restart.clone() {
-        let reference = reference.clone();
+        let target = target.clone();
         let down = down.clone();
-        let mut signals = reference.sim.signals();
-        tokio::spawn(async move {
+        let mut signals = sim.signals();
+        tasks.push(tokio::spawn(async move {
             match restart.at_s {
                 Some(at_s) => tokio::time::sleep(Duration::from_secs_f64(at_s)).await,
                 // The first caller's call reaching the moment (watched by the world; see `spawn_caller`).
@@ -160,17 +172,17 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
                 None => return,
             }
             let Ok(_down) = down.try_lock() else { return };
-            reference.stop();
+            target.stop();
             tokio::time::sleep(Duration::from_secs_f64(restart.down_s)).await;
-            reference.restart().await;
-        });
+            target.restart().await;
+        }));
     }
     for (i, caller) in plan.callers.iter().enumerate() {
-        spawn_caller(&reference.sim, caller.clone(), SERVICE_NUMBER, restart_on.filter(|_| i == 0));
+        tasks.push(spawn_caller(sim, caller.clone(), SERVICE_NUMBER, restart_on.filter(|_| i == 0)));
     }
     let (until_actions, deadline) = horizon(plan);
-    settle(&reference.sim, until_actions, deadline, || {
-        let orchestrator = reference.orchestrator();
+    settle(sim, until_actions, deadline, || {
+        let orchestrator = target.orchestrator();
         let down = down.clone();
         async move {
             drop(down.lock().await);
@@ -178,7 +190,9 @@ async fn run_reference_async(plan: &Plan) -> Result<Run, String> {
         }
     })
     .await;
-    Ok(judge(plan, &reference.sim, &context(plan, SERVICE_NUMBER)))
+    // A restart under way holds `down`, which settling waited for: none is cut short here.
+    tasks.iter().for_each(tokio::task::JoinHandle::abort);
+    judge(plan, sim, &context(plan, SERVICE_NUMBER))
 }
 
 /// When the scenario's last scripted action happens, and when its run must end.
@@ -276,7 +290,7 @@ pub(crate) fn spawn_caller(
     caller: CallerPlan,
     service_number: &str,
     restart_on: Option<(CallMoment, f64)>,
-) {
+) -> tokio::task::JoinHandle<()> {
     let sim = sim.clone();
     let service_number = service_number.to_owned();
     tokio::spawn(async move {
@@ -315,7 +329,7 @@ pub(crate) fn spawn_caller(
                 Act::HangUp => sim.with(|w| w.remote_hangup(leg)),
             }
         }
-    });
+    })
 }
 
 /// What the journal's facts say became of `caller`: the last of being bridged with one of its

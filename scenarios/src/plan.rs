@@ -269,6 +269,13 @@ impl Plan {
         self.departments.iter().map(|(name, numbers)| format!("{name}={}", numbers.join("|"))).collect()
     }
 
+    /// Everything that tells the plan's calls from another plan's: its callers' and specialists' numbers,
+    /// and every destination a caller asks for (a number, or a department's name).
+    pub fn numbers(&self) -> impl Iterator<Item = String> + '_ {
+        let asked = self.callers.iter().flat_map(|c| c.requests.iter().flat_map(|r| r.destinations.iter()));
+        self.callers.iter().map(|c| &c.number).chain(self.phones.iter().map(|(n, _)| n)).chain(asked).cloned()
+    }
+
     /// Every allowlisted number: the departments' (what the orchestrator is configured with), or in a
     /// `vapi-native` plan the tool's number destinations.
     pub fn allowlist(&self) -> Vec<String> {

@@ -12,6 +12,10 @@
 //! - `cargo xtask fuzz [TARGET] [--seconds N]`: install cargo-fuzz if it is missing, then run one fuzz
 //!   target of `fuzz/` (or each in turn) for N seconds (default 60). Not part of `ci`: libFuzzer needs
 //!   nightly flags, which `RUSTC_BOOTSTRAP=1` allows on stable.
+//! - `cargo xtask soak [--calls N] [--seed N] [--max-finished-calls N] [--json FILE]`: the hardening soak
+//!   at full size (10,000 calls by default) in release: generated scenarios with random faults and
+//!   restarts through one long-lived reference orchestrator, every scenario judged, the heap watched
+//!   (`ringback-soak faults`). CI runs the same at 1,000 calls as a test (`harness/tests/soak.rs`).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool reports on its terminal
 
@@ -27,8 +31,9 @@ fn main() -> Result<()> {
         Some("sdk-deps") => sdk_deps(),
         Some("bench") => bench(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("soak") => soak(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|sdk-deps|bench|fuzz>");
+            eprintln!("usage: cargo xtask <ci|sdk-deps|bench|fuzz|soak>");
             eprintln!("  ci        everything CI runs: sdk-deps, fmt, clippy, tests, docs");
             eprintln!(
                 "  sdk-deps  install the official Twilio and Vapi SDKs used by the compatibility tests, and the example orchestrators' dependencies"
@@ -38,6 +43,9 @@ fn main() -> Result<()> {
             );
             eprintln!(
                 "  fuzz      [TARGET] [--seconds N]: run the fuzz targets of fuzz/ (installs cargo-fuzz)"
+            );
+            eprintln!(
+                "  soak      [--calls N] [--seed N] [--max-finished-calls N] [--json FILE]: 10,000 calls with random faults through one reference orchestrator"
             );
             std::process::exit(2);
         }
@@ -303,6 +311,26 @@ fn install_prism(dir: &Path) -> std::result::Result<PathBuf, String> {
 }
 
 /// The fuzz targets of `fuzz/` (one per parser): the files of `fuzz/fuzz_targets/`, by name.
+/// Builds `ringback-soak` in release and runs its hardening soak with `args` (its own flags).
+fn soak(args: &[String]) -> Result<()> {
+    run(
+        "cargo build --release (ringback-soak)",
+        release_cargo().args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "ringback-bench",
+            "--bin",
+            "ringback-soak",
+        ]),
+    )?;
+    run(
+        "ringback-soak faults",
+        Command::new(root().join("target/release/ringback-soak")).arg("faults").args(args),
+    )
+}
+
 fn fuzz_targets() -> Result<Vec<String>> {
     let dir = root().join("fuzz/fuzz_targets");
     let mut targets = Vec::new();

@@ -1,21 +1,26 @@
-//! `ringback-soak`: the heap a finished simulated call keeps, measured with a counting allocator (which is
-//! why this is a binary of its own: the allocator would slow every other benchmark).
+//! `ringback-soak`: long runs watched with a counting allocator (which is why this is a binary of its
+//! own: the allocator would slow every other benchmark).
 //!
-//! One world in virtual time, its number's webhooks answered in process by a target that says one word
-//! and hangs up. Callers dial in batches; each call rings, fetches its TwiML, hears it, hangs up and sends
-//! its final status callback. The live heap before the first call and after the last has finished,
-//! divided by the number of calls, is the memory per finished call. The journal keeps every line (the
-//! world has no way to summarize a finished call's lines).
-//!
-//! Prints one JSON object.
+//! - `ringback-soak per-call [--calls N]`: the heap a finished simulated call keeps. One world in virtual
+//!   time, its number's webhooks answered in process by a target that says one word and hangs up.
+//!   Callers dial in batches; each call rings, fetches its TwiML, hears it, hangs up and sends its final
+//!   status callback. The live heap before the first call and after the last has finished, divided by
+//!   the number of calls, is the memory per finished call. The journal keeps every line (the world has
+//!   no way to summarize a finished call's lines). Prints one JSON object.
+//! - `ringback-soak faults [--calls N] [--seed N] [--max-finished-calls N]`: the hardening soak
+//!   (`ringback::soak`): generated scenarios with random faults and restarts through one long-lived
+//!   reference orchestrator, every scenario judged, the heap sampled after each. Prints a summary, and
+//!   the whole result as JSON with `--json FILE`; exits 1 when a scenario failed or the heap grew.
 
-#![allow(clippy::print_stdout)] // prints its result
+#![allow(clippy::print_stdout, clippy::print_stderr)] // prints its result
 
 use std::alloc::System;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::post;
+use clap::{Parser, Subcommand};
 use ringback_sim::runtime::{Clock, Sim};
 use ringback_sim::time::SimDuration;
 use ringback_sim::transport::InMemoryTransport;
@@ -27,23 +32,123 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const NUMBER: &str = "+15550000100";
 
-/// Live heap bytes now.
+/// Live heap bytes now (a reallocation's growth counts as allocated, its shrinking as deallocated).
 fn live() -> i64 {
     let s = GLOBAL.stats();
-    s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
+    i64::try_from(s.bytes_allocated).unwrap_or(i64::MAX)
+        - i64::try_from(s.bytes_deallocated).unwrap_or(i64::MAX)
+}
+
+#[derive(Parser)]
+#[command(name = "ringback-soak", about = "Long runs watched with a counting allocator")]
+struct Args {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// The heap a finished simulated call keeps (`cargo xtask bench`).
+    PerCall {
+        #[arg(long, default_value_t = 100_000)]
+        calls: usize,
+    },
+    /// Generated scenarios with random faults through one long-lived reference orchestrator
+    /// (`cargo xtask soak`).
+    Faults {
+        #[arg(long, default_value_t = 10_000)]
+        calls: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The orchestrator's bound on finished calls it remembers; the heap is judged once twice this
+        /// many calls have been placed.
+        #[arg(long, default_value_t = 1_000)]
+        max_finished_calls: usize,
+        /// Writes the whole result (failures, heap samples) as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let calls: usize = args
-        .iter()
-        .position(|a| a == "--calls")
-        .and_then(|i| args.get(i + 1))
-        .map_or(Ok(100_000), |s| s.parse())?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
-    let result = runtime.block_on(soak(calls))?;
-    println!("{}", serde_json::to_string(&result)?);
+    match Args::parse().mode {
+        Mode::PerCall { calls } => {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build()?;
+            let result = runtime.block_on(soak(calls))?;
+            println!("{}", serde_json::to_string(&result)?);
+        }
+        Mode::Faults { calls, seed, max_finished_calls, json } => {
+            if !faults(calls, seed, max_finished_calls, json)? {
+                std::process::exit(1);
+            }
+        }
+    }
     Ok(())
+}
+
+/// Runs the hardening soak and reports it; whether it passed.
+fn faults(calls: usize, seed: u64, max_finished_calls: usize, json: Option<PathBuf>) -> anyhow::Result<bool> {
+    let started = std::time::Instant::now();
+    let options = ringback::soak::Options {
+        calls,
+        seed,
+        max_finished_calls,
+        heap: Some(|| u64::try_from(live()).unwrap_or(0)),
+        progress: Some(|done, wanted| {
+            if done * 10 / wanted.max(1) != done.saturating_sub(1) * 10 / wanted.max(1) || done >= wanted {
+                eprintln!("ringback-soak: {done} of {wanted} calls");
+            }
+        }),
+    };
+    let soak = ringback::soak::soak(&options).map_err(anyhow::Error::msg)?;
+    let growth = soak.heap_growth();
+    if let Some(path) = &json {
+        let body = serde_json::json!({ "soak": soak, "growth": growth });
+        std::fs::write(path, serde_json::to_vec_pretty(&body)?)?;
+    }
+    println!(
+        "{} calls in {} scenarios ({} with webhook faults, {} with a restart) in {:.1} s, seed {seed}",
+        soak.calls,
+        soak.scenarios,
+        soak.with_faults,
+        soak.with_restart,
+        started.elapsed().as_secs_f64()
+    );
+    for f in &soak.failures {
+        println!("FAIL scenario {} (world seed {}): {}\n{}", f.index, f.seed, f.failure, f.toml);
+    }
+    println!(
+        "{} of {} scenarios failed; the orchestrator ends with {} calls open and {} store keys of {} KiB (it remembers {} finished calls)",
+        soak.failures.len(),
+        soak.scenarios,
+        soak.open_calls,
+        soak.store_keys,
+        soak.store_bytes / 1024,
+        soak.max_finished_calls
+    );
+    let flat = match growth {
+        Some(g) => {
+            println!(
+                "heap over {} samples after {} calls: median {} KiB early, {} KiB late, {:+.0} bytes per call (at most {} allowed), peak {} KiB",
+                g.samples,
+                2 * soak.max_finished_calls,
+                g.early_bytes / 1024,
+                g.late_bytes / 1024,
+                g.bytes_per_call,
+                ringback::soak::LEAK_BYTES_PER_CALL,
+                g.max_bytes / 1024
+            );
+            g.is_flat()
+        }
+        None => {
+            println!(
+                "heap not judged: too few calls after the orchestrator's memory of finished calls filled"
+            );
+            true
+        }
+    };
+    Ok(soak.passed() && soak.open_calls == 0 && flat)
 }
 
 #[derive(serde::Serialize)]
