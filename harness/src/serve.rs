@@ -56,11 +56,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         bail!("--time-scale {}: expected a positive number", args.time_scale);
     }
     let mut config = match &args.world {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading world file {}", path.display()))?;
-            toml::from_str::<WorldConfig>(&text).with_context(|| format!("world file {}", path.display()))?
-        }
+        Some(path) => read_world(path)?,
         None => WorldConfig::default(),
     };
     let account: AccountSid =
@@ -136,6 +132,13 @@ pub fn run(args: ServeArgs) -> Result<()> {
 }
 
 /// Prints journal entries as they are recorded.
+/// Reads a world file, at most [`ringback_scenarios::MAX_FILE_BYTES`] of TOML.
+fn read_world(path: &std::path::Path) -> Result<WorldConfig> {
+    let text = ringback_scenarios::read_file(path)
+        .with_context(|| format!("reading world file {}", path.display()))?;
+    toml::from_str::<WorldConfig>(&text).with_context(|| format!("world file {}", path.display()))
+}
+
 async fn print_timeline(sim: ringback_sim::runtime::SharedSim) {
     let mut printed = 0;
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
@@ -165,5 +168,25 @@ async fn print_timeline(sim: ringback_sim::runtime::SharedSim) {
             let _ = writeln!(text, "{}", TimelineLine(entry));
         }
         say!("{}", text.trim_end_matches('\n'));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_world_file_is_read_up_to_a_bound_and_its_errors_name_it() {
+        let err = format!("{:#}", read_world(std::path::Path::new("/dev/zero")).expect_err("endless"));
+        assert!(err.contains("/dev/zero") && err.contains("larger than"), "{err}");
+        let dir = std::env::temp_dir().join(format!("ringback-serve-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        let file = dir.join("world.toml");
+        std::fs::write(&file, "seed = 7\n[[accounts]]\nsid = 12\n").expect("written");
+        let err = format!("{:#}", read_world(&file).expect_err("a number for a SID"));
+        assert!(err.contains("world.toml") && err.contains("line 3"), "{err}");
+        std::fs::write(&file, "seed = 7\n").expect("written");
+        assert_eq!(read_world(&file).expect("valid").seed, 7);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

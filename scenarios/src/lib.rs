@@ -709,7 +709,7 @@ fn read_tool(path: &Path, text: &str, file: &Path) -> Result<serde_json::Value, 
     })
 }
 
-/// The largest file ringback reads as a scenario, a tool or a target file. Real ones are a few
+/// The largest file ringback reads as a scenario, a tool, a target or a world file. Real ones are a few
 /// kilobytes; the bound keeps a path such as `/dev/zero` from filling memory.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -720,7 +720,7 @@ pub fn read_file(path: &Path) -> std::io::Result<String> {
     std::fs::File::open(path)?.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
     if text.len() as u64 > MAX_FILE_BYTES {
         return Err(std::io::Error::other(format!(
-            "it is larger than {MAX_FILE_BYTES} bytes; expected a scenario, tool or target file of a few kilobytes"
+            "it is larger than {MAX_FILE_BYTES} bytes; expected a scenario, tool, target or world file of a few kilobytes"
         )));
     }
     Ok(text)
