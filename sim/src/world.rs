@@ -150,6 +150,8 @@ pub enum WorldEvent {
     Delayed(DeliveryId),
     /// A webhook a `drop` fault swallowed fails now, as a refused connection would.
     Dropped(DeliveryId),
+    /// A webhook whose sender waited out a backoff goes again.
+    Retry(DeliveryId),
     /// An answer a `slow-answer` fault held back reaches the sender now (or the sender gives up now).
     Answer(DeliveryId),
     /// A watched moment came (`Then::Signal`): the shell is told now.
@@ -164,6 +166,7 @@ impl WorldEvent {
             WorldEvent::Local(id) => format!("in-process webhook {}", id.0),
             WorldEvent::Delayed(id) => format!("delayed webhook {}", id.0),
             WorldEvent::Dropped(id) => format!("dropped webhook {}", id.0),
+            WorldEvent::Retry(id) => format!("webhook {} tried again", id.0),
             WorldEvent::Answer(id) => format!("slow answer to webhook {}", id.0),
             WorldEvent::Signal(id) => format!("signal {id}"),
         }
@@ -258,39 +261,86 @@ pub(crate) struct Pending {
     retry: Option<Retry>,
 }
 
-/// A Twilio webhook's retries under its connection overrides (twilio.md §5 "connection overrides").
+/// How a failed webhook is tried again.
+#[derive(Clone, Debug)]
+pub(crate) enum RetryPlan {
+    /// Twilio: at once, per the URL's connection overrides `rc` and `rp`, while `tt` lasts (the
+    /// deadline) (twilio.md §5 "connection overrides").
+    Twilio { overrides: ConnectionOverrides, deadline: SimInstant },
+    /// Vapi: after the delays of the server's `backoffPlan` (vapi.md §4).
+    Vapi(crate::vapi::Backoff),
+}
+
+/// A webhook's retries: what is sent again, how many attempts so far, and under which plan.
 #[derive(Clone, Debug)]
 pub(crate) struct Retry {
     request: OutboundRequest,
     /// Attempts made so far, this one included.
     attempt: u8,
-    overrides: ConnectionOverrides,
-    /// The end of `tt`, the time every attempt together may take.
-    deadline: SimInstant,
+    plan: RetryPlan,
 }
 
 impl Retry {
-    fn new(request: OutboundRequest, overrides: ConnectionOverrides, now: SimInstant) -> Retry {
-        let total = SimDuration::from_millis(u64::from(overrides.total_time_ms));
-        Retry { request, attempt: 1, overrides, deadline: now + total }
+    fn new(request: OutboundRequest, plan: RetryPlan) -> Retry {
+        Retry { request, attempt: 1, plan }
     }
 
-    /// How long this attempt may wait for its answer: `rt`, within what is left of `tt`.
-    fn timeout(&self, now: SimInstant) -> SimDuration {
-        let read = SimDuration::from_millis(u64::from(self.overrides.read_timeout_ms));
-        let left = self.deadline - now;
-        if left.as_micros() < read.as_micros() { left.max(SimDuration::from_millis(1)) } else { read }
+    /// How long this attempt may wait for its answer: Twilio's `rt`, within what is left of `tt`; a
+    /// Vapi message waits its server's `timeoutSeconds` each time (the purpose's).
+    fn timeout(&self, now: SimInstant) -> Option<SimDuration> {
+        let RetryPlan::Twilio { overrides, deadline } = &self.plan else { return None };
+        let read = SimDuration::from_millis(u64::from(overrides.read_timeout_ms));
+        let left = *deadline - now;
+        Some(if left.as_micros() < read.as_micros() { left.max(SimDuration::from_millis(1)) } else { read })
     }
 
-    /// Why the outcome is retried under the policy, if it is.
-    fn retried(&self, outcome: &Result<TargetResponse, DeliveryError>) -> Option<String> {
-        let RetryPolicy { on_4xx, on_5xx, on_connect_timeout, on_read_timeout } = self.overrides.retry_policy;
-        match outcome {
-            Ok(r) if (400..500).contains(&r.status) && on_4xx => Some(format!("HTTP {}", r.status)),
-            Ok(r) if (500..600).contains(&r.status) && on_5xx => Some(format!("HTTP {}", r.status)),
-            Err(DeliveryError::Connect(e)) if on_connect_timeout => Some(format!("no connection ({e})")),
-            Err(DeliveryError::Timeout) if on_read_timeout => Some("no answer in time".to_owned()),
-            _ => None,
+    /// Why the outcome is retried under the plan, if it is and attempts are left.
+    fn retried(&self, outcome: &Result<TargetResponse, DeliveryError>, now: SimInstant) -> Option<String> {
+        match &self.plan {
+            RetryPlan::Twilio { overrides, deadline } => {
+                if self.attempt > overrides.retry_count || now >= *deadline {
+                    return None;
+                }
+                let RetryPolicy { on_4xx, on_5xx, on_connect_timeout, on_read_timeout } =
+                    overrides.retry_policy;
+                match outcome {
+                    Ok(r) if (400..500).contains(&r.status) && on_4xx => Some(format!("HTTP {}", r.status)),
+                    Ok(r) if (500..600).contains(&r.status) && on_5xx => Some(format!("HTTP {}", r.status)),
+                    Err(DeliveryError::Connect(e)) if on_connect_timeout => {
+                        Some(format!("no connection ({e})"))
+                    }
+                    Err(DeliveryError::Timeout) if on_read_timeout => Some("no answer in time".to_owned()),
+                    _ => None,
+                }
+            }
+            RetryPlan::Vapi(backoff) => {
+                if self.attempt > backoff.max_retries {
+                    return None;
+                }
+                match outcome {
+                    Ok(r) if (200..300).contains(&r.status) || backoff.excluded.contains(&r.status) => None,
+                    Ok(r) => Some(format!("HTTP {}", r.status)),
+                    Err(_) if !backoff.unanswered => None,
+                    Err(DeliveryError::Timeout) => Some("no answer in time".to_owned()),
+                    Err(e) => Some(e.to_string()),
+                }
+            }
+        }
+    }
+
+    /// How long after a failed attempt the next goes.
+    fn delay(&self) -> SimDuration {
+        match &self.plan {
+            RetryPlan::Twilio { .. } => SimDuration::ZERO,
+            RetryPlan::Vapi(backoff) => backoff.delay(self.attempt),
+        }
+    }
+
+    /// Who retries, and how many attempts there may be in all.
+    fn describe(&self) -> (&'static str, u32) {
+        match &self.plan {
+            RetryPlan::Twilio { overrides, .. } => ("twilio", u32::from(overrides.retry_count) + 1),
+            RetryPlan::Vapi(backoff) => ("vapi", u32::from(backoff.max_retries) + 1),
         }
     }
 }
@@ -405,6 +455,8 @@ pub struct World {
     faults: Vec<(crate::faults::WebhookFault, u32)>,
     /// Webhooks a `delay` fault holds back.
     delayed: IndexMap<DeliveryId, Delayed>,
+    /// Webhooks waiting out a backoff before they are tried again.
+    retrying: IndexMap<DeliveryId, (Purpose, Retry)>,
     /// Answers a `slow-answer` fault holds back, with what the sender will get.
     held: IndexMap<DeliveryId, (Pending, Result<TargetResponse, DeliveryError>)>,
     /// What scripted callers and the harness wait for (`watch`), and how far the journal has been read for them.
@@ -433,6 +485,7 @@ impl World {
             next_delivery: 0,
             faults: config.faults.iter().cloned().map(|f| (f, 0)).collect(),
             delayed: IndexMap::new(),
+            retrying: IndexMap::new(),
             held: IndexMap::new(),
             watches: Vec::new(),
             watched_up_to: 0,
@@ -523,7 +576,10 @@ impl World {
     /// A webhook is in flight, held back by a fault, or its answer is: something may still reach the
     /// target.
     pub fn deliveries_outstanding(&self) -> bool {
-        !(self.pending.is_empty() && self.delayed.is_empty() && self.held.is_empty())
+        !(self.pending.is_empty()
+            && self.delayed.is_empty()
+            && self.held.is_empty()
+            && self.retrying.is_empty())
     }
 
     /// Every call placed so far has ended (and at least one was placed).
@@ -547,6 +603,11 @@ impl World {
                 WorldEvent::Delayed(id) => {
                     if let Some(Delayed { request, purpose, after, retry }) = self.delayed.shift_remove(&id) {
                         self.send(id, request, purpose, Some(format!("delayed {after}")), None, retry);
+                    }
+                }
+                WorldEvent::Retry(id) => {
+                    if let Some((purpose, retry)) = self.retrying.shift_remove(&id) {
+                        self.attempt(id, retry.request.clone(), purpose, Some(retry));
                     }
                 }
                 WorldEvent::Dropped(id) => {
@@ -659,18 +720,25 @@ impl World {
         id
     }
 
-    /// Queues a Twilio webhook that Twilio retries as its URL's connection overrides say (`overrides`
-    /// already over the world's defaults).
+    /// Queues a webhook that its sender tries again as `plan` says if it fails.
     pub(crate) fn deliver_retried(
         &mut self,
         request: OutboundRequest,
         purpose: impl Into<Purpose>,
-        overrides: ConnectionOverrides,
+        plan: RetryPlan,
     ) -> DeliveryId {
         let id = self.next_id();
-        let retry = Retry::new(request.clone(), overrides, self.now);
+        let retry = Retry::new(request.clone(), plan);
         self.attempt(id, request, purpose.into(), Some(retry));
         id
+    }
+
+    /// Twilio's retry plan for a webhook to `url`: its connection overrides over the world's defaults,
+    /// `tt` counted from now.
+    pub(crate) fn twilio_retries(&self, url: &str) -> RetryPlan {
+        let overrides = self.connection_overrides(url);
+        let deadline = self.now + SimDuration::from_millis(u64::from(overrides.total_time_ms));
+        RetryPlan::Twilio { overrides, deadline }
     }
 
     /// The connection overrides of a Twilio webhook URL over the world's defaults.
@@ -769,7 +837,8 @@ impl World {
     ) -> ExchangeId {
         let local = self.vapi.owns_url(&request.url);
         let from = purpose.sender();
-        let timeout = retry.as_ref().map_or_else(|| purpose.timeout(self), |r| r.timeout(self.now));
+        let timeout =
+            retry.as_ref().and_then(|r| r.timeout(self.now)).unwrap_or_else(|| purpose.timeout(self));
         let exchange = self.begin_exchange(from, local, &request, fault, purpose.expects_twiml());
         let sent_at = self.now;
         let pending = |request| Pending { exchange, purpose, timeout, request, sent_at, answer_fault, retry };
@@ -792,7 +861,8 @@ impl World {
         retry: Option<Retry>,
     ) {
         let from = purpose.sender();
-        let timeout = retry.as_ref().map_or_else(|| purpose.timeout(self), |r| r.timeout(self.now));
+        let timeout =
+            retry.as_ref().and_then(|r| r.timeout(self.now)).unwrap_or_else(|| purpose.timeout(self));
         let exchange =
             self.begin_exchange(from, false, &request, Some("dropped".to_owned()), purpose.expects_twiml());
         let sent_at = self.now;
@@ -883,21 +953,27 @@ impl World {
         };
         self.journal.finish_http(exchange, self.now, journaled);
         if let Some(retry) = retry
-            && let Some(why) = retry.retried(&outcome)
-            && retry.attempt <= retry.overrides.retry_count
-            && self.now < retry.deadline
+            && let Some(why) = retry.retried(&outcome, self.now)
         {
+            let delay = retry.delay();
             let next = Retry { attempt: retry.attempt + 1, ..retry };
             let seq = self.journal.seq_of(exchange);
-            // Twilio: a failed attempt is retried per `rc`/`rp` within `tt` (connection overrides). The
-            // retry carries the same request, idempotency token included. UNCONFIRMED: it goes at once.
+            let (who, attempts) = next.describe();
+            let after = if delay == SimDuration::ZERO { String::new() } else { format!(", in {delay}") };
+            // Twilio: a failed attempt is retried per `rc`/`rp` within `tt` (connection overrides), at once
+            // (UNCONFIRMED). Vapi: per the server's backoff plan. The retry carries the same request,
+            // idempotency token and signature included.
             self.note(format!(
-                "twilio retries #{seq} after {why} (attempt {} of {})",
-                next.attempt,
-                u32::from(next.overrides.retry_count) + 1
+                "{who} retries #{seq} after {why}{after} (attempt {} of {attempts})",
+                next.attempt
             ));
             let id = self.next_id();
-            self.attempt(id, next.request.clone(), purpose, Some(next));
+            if delay == SimDuration::ZERO {
+                self.attempt(id, next.request.clone(), purpose, Some(next));
+            } else {
+                self.retrying.insert(id, (purpose, next));
+                self.schedule(delay, WorldEvent::Retry(id));
+            }
             return;
         }
         match purpose {

@@ -70,7 +70,7 @@ impl World {
     /// Sends a webhook whose response does not matter.
     pub(crate) fn send_callback(&mut self, call: CallSid, hook: &Hook, params: Params, what: &'static str) {
         let Some(account) = self.leg(call).map(|l| l.account) else { return };
-        let overrides = self.connection_overrides(&hook.url);
+        let overrides = self.twilio_retries(&hook.url);
         let request = self.signed_request(account, hook, params);
         self.deliver_retried(request, Purpose::Callback { call: Some(call), what }, overrides);
     }
@@ -105,7 +105,7 @@ impl World {
         // The URL Twilio requests (and reports as `ErrorUrl`, and resolves relative URLs against): without
         // the connection overrides, which only Twilio reads.
         let url = signature::strip_connection_overrides(&hook.url).0.to_owned();
-        let overrides = self.connection_overrides(&hook.url);
+        let overrides = self.twilio_retries(&hook.url);
         let request = self.signed_request(account, &hook, params);
         self.deliver_retried(request, Purpose::Twiml { call, generation, url, kind }, overrides);
     }

@@ -225,7 +225,7 @@ impl World {
             params.push(("ConferenceSid".into(), conf.to_string()));
         }
         let url = hook.url.clone();
-        let overrides = self.connection_overrides(&hook.url);
+        let overrides = self.twilio_retries(&hook.url);
         let request = self.signed_request(account, &hook, params);
         self.deliver_retried(request, Purpose::HoldAudio { call, generation, url }, overrides);
     }
@@ -456,7 +456,7 @@ impl World {
             }
         }
         params.extend(extra);
-        let overrides = self.connection_overrides(&hook.url);
+        let overrides = self.twilio_retries(&hook.url);
         let request = self.signed_request(account, &hook, params);
         self.deliver_retried(
             request,

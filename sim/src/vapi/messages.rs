@@ -13,7 +13,7 @@ use crate::time::SimDuration;
 use crate::transport::{OutboundRequest, TargetResponse};
 use crate::vapi::model::{CallStatus, render_template};
 use crate::vapi::script::ToolInvocation;
-use crate::world::{DeliveryError, World};
+use crate::world::{DeliveryError, RetryPlan, World};
 
 /// What the assistant's `serverMessages` is when it sets none (the spec's default).
 pub const DEFAULT_SERVER_MESSAGES: &[&str] = &[
@@ -100,7 +100,11 @@ impl World {
         let headers = self.server_headers(&server, &body, &url);
         let timeout = super::seconds(server.get("timeoutSeconds"), 20.0, 1.0..=300.0);
         let request = OutboundRequest { method: http::Method::POST, url, headers, body };
-        self.deliver(request, Purpose { call: id.to_owned(), timeout, reply });
+        let purpose = Purpose { call: id.to_owned(), timeout, reply };
+        match super::Backoff::of(&server, &self.vapi.defaults) {
+            Some(backoff) => self.deliver_retried(request, purpose, RetryPlan::Vapi(backoff)),
+            None => self.deliver(request, purpose),
+        };
         true
     }
 

@@ -81,6 +81,13 @@ pub struct VapiDefaults {
     pub transfer_message: String,
     /// How an HMAC credential writes its timestamp. UNCONFIRMED (see [`auth::TimestampUnit`]).
     pub hmac_timestamp_unit: auth::TimestampUnit,
+    /// Whether a server's `backoffPlan` also retries a message that got no HTTP answer (a refused
+    /// connection, a timeout), not only a non-2xx one. UNCONFIRMED: the spec says only "if the request
+    /// fails".
+    pub backoff_retries_unanswered: bool,
+    /// The delay of a `backoffPlan` that gives no `baseDelaySeconds`. UNCONFIRMED: the spec requires the
+    /// field and gives its example, 1.
+    pub backoff_base_delay_s: f64,
 }
 
 impl Default for VapiDefaults {
@@ -98,6 +105,8 @@ impl Default for VapiDefaults {
             ring_timeout_s: 60,
             transfer_message: "Transferring the call now".into(),
             hmac_timestamp_unit: auth::TimestampUnit::default(),
+            backoff_retries_unanswered: true,
+            backoff_base_delay_s: 1.0,
         }
     }
 }
@@ -322,7 +331,94 @@ pub(crate) fn str_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'
 // Vapi's spec bounds these fields (`server.timeoutSeconds` 1-300, `maxDurationSeconds` 10-43200) and the
 // real API refuses an assistant outside them. FIXME: the fake does not validate them where assistants
 // are created; clamping here keeps a `1e308` from making a timer that never fires.
+/// A server's `backoffPlan` (vapi.md §4, SPEC `BackoffPlan`): how the fake Vapi tries a server message
+/// again when it fails. Vapi retries nothing by default (`maxRetries` 0, or no plan).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Backoff {
+    /// `exponential` doubles the delay after each failure; `fixed` (the default) keeps it.
+    pub(crate) exponential: bool,
+    /// `maxRetries`, 0–10.
+    pub(crate) max_retries: u8,
+    /// `baseDelaySeconds`, 0–10 ([`VapiDefaults::backoff_base_delay_s`] when missing).
+    pub(crate) base_delay: SimDuration,
+    /// `excludedStatusCodes`: answers not retried. Every other non-2xx answer is.
+    pub(crate) excluded: Vec<u16>,
+    /// Whether a message with no HTTP answer is retried ([`VapiDefaults::backoff_retries_unanswered`]).
+    pub(crate) unanswered: bool,
+}
+
+impl Backoff {
+    /// The backoff plan of `server`, or `None` when it retries nothing.
+    pub(crate) fn of(server: &Value, defaults: &VapiDefaults) -> Option<Backoff> {
+        let plan = server.get("backoffPlan")?;
+        let max_retries =
+            plan.get("maxRetries").and_then(Value::as_f64).filter(|n| n.is_finite()).unwrap_or(0.0);
+        // Within the spec's 0–10, so the cast cannot truncate.
+        let max_retries = max_retries.clamp(0.0, 10.0).floor() as u8;
+        if max_retries == 0 {
+            return None;
+        }
+        let base =
+            plan.get("baseDelaySeconds").and_then(Value::as_f64).filter(|n| n.is_finite()).unwrap_or(1.0);
+        let excluded = plan
+            .get("excludedStatusCodes")
+            .and_then(Value::as_array)
+            .map(|codes| {
+                codes.iter().filter_map(Value::as_u64).filter_map(|c| u16::try_from(c).ok()).collect()
+            })
+            .unwrap_or_default();
+        Some(Backoff {
+            exponential: plan.get("type").and_then(Value::as_str) == Some("exponential"),
+            max_retries,
+            base_delay: SimDuration::from_secs_f64(if base.is_finite() {
+                base.clamp(0.0, 10.0)
+            } else {
+                1.0
+            }),
+            excluded,
+            unanswered: defaults.backoff_retries_unanswered,
+        })
+    }
+
+    /// The wait before the attempt after `failed` attempts: the base delay, doubled after each failure
+    /// but the first when exponential (UNCONFIRMED: the spec names the types, not the formula).
+    pub(crate) fn delay(&self, failed: u8) -> SimDuration {
+        if !self.exponential {
+            return self.base_delay;
+        }
+        let doublings = i32::from(failed.saturating_sub(1));
+        SimDuration::from_secs_f64(self.base_delay.as_secs_f64() * 2f64.powi(doublings))
+    }
+}
+
 pub(crate) fn seconds(value: Option<&Value>, default: f64, bounds: RangeInclusive<f64>) -> SimDuration {
     let s = value.and_then(Value::as_f64).filter(|s| *s > 0.0).unwrap_or(default);
     SimDuration::from_secs_f64(s.clamp(*bounds.start(), *bounds.end()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_backoff_plan_is_read_within_the_spec_and_its_gaps_filled_by_the_defaults() {
+        let defaults = VapiDefaults::default();
+        let of = |plan: Value| Backoff::of(&json!({"url": "http://x", "backoffPlan": plan}), &defaults);
+        assert_eq!(Backoff::of(&json!({"url": "http://x"}), &defaults), None, "no plan retries nothing");
+        assert_eq!(of(json!({"type": "fixed", "maxRetries": 0, "baseDelaySeconds": 1})), None);
+        let plan = of(json!({"type": "exponential", "maxRetries": 99, "baseDelaySeconds": 1e308,
+                             "excludedStatusCodes": [400, 70000, "404"]}))
+        .expect("a plan");
+        assert_eq!((plan.max_retries, plan.base_delay.as_secs_f64(), plan.excluded), (10, 10.0, vec![400]));
+        let plan = of(json!({"maxRetries": 2.7})).expect("a plan");
+        assert_eq!((plan.max_retries, plan.exponential, plan.base_delay.as_secs_f64()), (2, false, 1.0));
+        assert!(plan.unanswered);
+        let exponential =
+            Backoff { exponential: true, base_delay: SimDuration::from_secs(2), ..plan.clone() };
+        let delays: Vec<f64> = (1..=4).map(|failed| exponential.delay(failed).as_secs_f64()).collect();
+        assert_eq!(delays, [2.0, 4.0, 8.0, 16.0]);
+        assert_eq!(plan.delay(3).as_secs_f64(), 1.0);
+    }
 }

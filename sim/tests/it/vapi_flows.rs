@@ -32,6 +32,10 @@ pub struct Orchestrator {
     pub answer: Arc<Mutex<Option<Answer>>>,
     /// Seconds the orchestrator takes to answer `tool-calls`.
     pub tool_delay_s: Arc<Mutex<u64>>,
+    /// How many `tool-calls` messages to fail, and the status they are failed with.
+    pub failing_tool_calls: Arc<Mutex<(u32, u16)>>,
+    /// When each `tool-calls` message arrived (a retry sends the same body, timestamp included).
+    pub tool_calls_at: Arc<Mutex<Vec<tokio::time::Instant>>>,
 }
 
 impl Orchestrator {
@@ -138,11 +142,18 @@ fn router(orchestrator: Orchestrator) -> Router {
             post(|State(o): State<Orchestrator>, axum::Json(message): axum::Json<Value>| async move {
                 o.messages.lock().unwrap().push(message.clone());
                 if message["message"]["type"] == "tool-calls" {
+                    o.tool_calls_at.lock().unwrap().push(tokio::time::Instant::now());
                     let delay = *o.tool_delay_s.lock().unwrap();
                     tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                    let mut failing = o.failing_tool_calls.lock().unwrap();
+                    if failing.0 > 0 {
+                        failing.0 -= 1;
+                        let status = http::StatusCode::from_u16(failing.1).expect("a status");
+                        return (status, axum::Json(json!({"error": "down"})));
+                    }
                 }
                 let answer = *o.answer.lock().unwrap();
-                axum::Json(answer.map_or(json!({}), |answer| answer(&message)))
+                (http::StatusCode::OK, axum::Json(answer.map_or(json!({}), |answer| answer(&message))))
             }),
         )
         .route("/number-status", post(|| async { "" }))
@@ -456,6 +467,85 @@ async fn a_slow_tool_server_gets_a_hang_message_and_a_timed_out_one_a_failed_res
         .filter(|m| m["role"] == "tool_call_result")
         .collect();
     assert_eq!(results[0]["result"], "No result returned.", "past server.timeoutSeconds (20 s)");
+}
+
+/// A tool server that fails its first `failures` tool-calls with `status`, behind `server` (a backoff plan
+/// or none): the instants (s) the tool-calls message reached it, the tool's result in the report, and the
+/// journal's retry notes.
+async fn failing_tool(server: Value, failures: u32, status: u16) -> (Vec<f64>, Value, Vec<String>) {
+    let assistant = json!({
+        "firstMessage": "Hello.",
+        "model": {"provider": "openai", "model": "gpt-4o", "tools": [{"type": "function", "function": {"name": "lookup_order"}}]},
+        "server": server,
+    });
+    let script = r#"
+        [[vapi.scripts.turns]]
+        tool_calls = [{ name = "lookup_order" }]
+        after_tools = "It {{result}}."
+        end_call = true
+    "#;
+    let (sim, orchestrator) = start(world(assistant, script, &[]));
+    *orchestrator.answer.lock().unwrap() = Some(lookup_answer);
+    *orchestrator.failing_tool_calls.lock().unwrap() = (failures, status);
+    let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
+    say_at(&sim, leg, 3, "Where is my order?");
+    support::settle(&sim).await;
+    let arrivals = orchestrator.tool_calls_at.lock().unwrap().clone();
+    let sent: Vec<f64> = arrivals.iter().map(|t| t.duration_since(arrivals[0]).as_secs_f64()).collect();
+    let report = orchestrator.of_type("end-of-call-report")[0]["message"].clone();
+    let result = report["artifact"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool_call_result")
+        .map_or(Value::Null, |m| m["result"].clone());
+    let notes = sim
+        .world()
+        .journal()
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.event {
+            ringback_sim::journal::Event::Note { text } if text.contains("retries") => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    (sent, result, notes)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_server_message_is_retried_as_the_backoff_plan_says() {
+    let url = "http://orchestrator.test/vapi";
+    let fixed = json!({"url": url, "backoffPlan": {"type": "fixed", "maxRetries": 2, "baseDelaySeconds": 2}});
+    let (sent, result, notes) = failing_tool(fixed.clone(), 2, 500).await;
+    assert_eq!(sent, [0.0, 2.0, 4.0], "{notes:?}");
+    assert_eq!(result, "has shipped");
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with("vapi retries #")
+            && notes[0].ends_with("after HTTP 500, in 2.000s (attempt 2 of 3)"),
+        "{notes:?}"
+    );
+
+    // Out of retries: the last failure is the result.
+    let (sent, result, _) = failing_tool(fixed, 3, 500).await;
+    assert_eq!(sent.len(), 3);
+    assert_eq!(result, "No result returned.");
+
+    let exponential =
+        json!({"url": url, "backoffPlan": {"type": "exponential", "maxRetries": 3, "baseDelaySeconds": 1}});
+    let (sent, result, _) = failing_tool(exponential, 3, 503).await;
+    assert_eq!(sent, [0.0, 1.0, 3.0, 7.0]);
+    assert_eq!(result, "has shipped");
+
+    // An excluded status is final at once; so is any failure without a plan (Vapi's default).
+    let excluded = json!({"url": url, "backoffPlan": {"type": "fixed", "maxRetries": 2, "baseDelaySeconds": 1,
+                                                      "excludedStatusCodes": [404]}});
+    let (sent, _, notes) = failing_tool(excluded, 1, 404).await;
+    assert_eq!((sent.len(), notes.len()), (1, 0));
+    let (sent, _, notes) = failing_tool(json!({"url": url}), 1, 500).await;
+    assert_eq!((sent.len(), notes.len()), (1, 0));
+    let none = json!({"url": url, "backoffPlan": {"type": "fixed", "maxRetries": 0, "baseDelaySeconds": 1}});
+    assert_eq!(failing_tool(none, 1, 500).await.0.len(), 1);
 }
 
 /// A Vapi-owned number whose assistant has a `transferCall` tool without destinations, with
