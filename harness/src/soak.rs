@@ -80,6 +80,9 @@ pub struct Soak {
     pub scenarios: usize,
     /// Scenarios whose webhooks were duplicated, delayed, reordered or dropped.
     pub with_faults: usize,
+    /// The webhook faults planned, by kind (`duplicate`, `delay`, `drop`, `forge`, …); a fault may touch
+    /// more than one webhook of its scenario.
+    pub faults: std::collections::BTreeMap<String, usize>,
     /// Scenarios in which the orchestrator was killed and restarted.
     pub with_restart: usize,
     /// Scenarios in which a rule broke or a caller ended otherwise than expected.
@@ -297,6 +300,11 @@ async fn play_all(options: &Options) -> Result<Soak, String> {
         soak.calls += plan.callers.len();
         soak.scenarios += 1;
         soak.with_faults += usize::from(!plan.faults.is_empty());
+        for fault in &plan.faults {
+            let kind = serde_json::to_value(&fault.action).ok();
+            let kind = kind.as_ref().and_then(|v| v["action"].as_str()).unwrap_or("other");
+            *soak.faults.entry(kind.to_owned()).or_default() += 1;
+        }
         soak.with_restart += usize::from(plan.restart.is_some());
         drop((run, member, sim));
         if let Some(heap) = options.heap {

@@ -115,6 +115,8 @@ fn faults(calls: usize, seed: u64, max_finished_calls: usize, json: Option<PathB
         soak.with_restart,
         started.elapsed().as_secs_f64()
     );
+    let kinds: Vec<String> = soak.faults.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+    println!("webhook faults planned: {}", kinds.join(", "));
     for f in &soak.failures {
         println!("FAIL scenario {} (world seed {}): {}\n{}", f.index, f.seed, f.failure, f.toml);
     }
