@@ -137,7 +137,10 @@ pub fn run_native(plan: &Plan) -> Result<Run, String> {
     })
 }
 
-fn virtual_time(run: impl std::future::Future<Output = Result<Run, String>>) -> Result<Run, String> {
+/// Runs `run` on a fresh single-threaded runtime whose clock is paused: time jumps from timer to timer.
+pub(crate) fn virtual_time<T>(
+    run: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)

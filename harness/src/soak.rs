@@ -189,12 +189,7 @@ pub fn soak(options: &Options) -> Result<Soak, String> {
     if options.max_finished_calls == 0 {
         return Err("the orchestrator must remember at least 1 finished call".into());
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .map_err(|e| format!("cannot start a runtime: {e}"))?;
-    runtime.block_on(play_all(options))
+    crate::run::virtual_time(play_all(options))
 }
 
 /// One generated scenario, made concrete for its place in the soak.
