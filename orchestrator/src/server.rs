@@ -45,6 +45,16 @@ const MAX_RING_CHECKS: u32 = 120;
 /// (twilio.md §5 "connection overrides"; Twilio never sends the fragment).
 const HOLD_ROOM_OVERRIDES: &str = "#rc=2&rp=ct,5xx";
 
+/// What one look of the lost-callback watchdog found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Look {
+    /// Nothing to wait for any more: the call moved on, or the leg's final status is known now.
+    Settled,
+    /// The leg may still end without its callback: Twilio says it is queued or ringing, or could not
+    /// be asked.
+    Unsettled,
+}
+
 /// The orchestrator: configuration, API clients and state. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Orchestrator {
@@ -450,8 +460,9 @@ impl Orchestrator {
     /// After `after`, asks Twilio about the caller's legs if the state still waits on a callback: a
     /// lost final status callback must not leave the caller on hold for ever. With `attempt`, only if
     /// that dial is still the one the caller waits on, unanswered; and while Twilio says its leg is
-    /// still queued or ringing, asks again every ring timeout: a dial queued behind the account's calls
-    /// per second starts ringing late, so its final status can come long after the first look.
+    /// still queued or ringing, or does not answer the fetch, asks again every ring timeout: a dial
+    /// queued behind the account's calls per second starts ringing late, so its final status can come
+    /// long after the first look, and one failed fetch must not end the watch.
     fn spawn_check(&self, caller: String, after: Duration, attempt: Option<(usize, usize)>) {
         let this = self.clone();
         tokio::spawn(async move {
@@ -460,23 +471,22 @@ impl Orchestrator {
             for _ in 0..MAX_RING_CHECKS {
                 tokio::time::sleep(wait).await;
                 match this.check(&caller, attempt).await {
-                    Some(status) if attempt.is_some() && !status.is_final() => {
+                    Look::Unsettled if attempt.is_some() => {
                         wait = Duration::from_secs(u64::from(this.inner.config.ring_timeout_s));
                     }
-                    _ => return,
+                    Look::Unsettled | Look::Settled => return,
                 }
             }
         });
     }
 
-    /// One look of [`Orchestrator::spawn_check`]: the status of the specialist leg it asked Twilio
-    /// about, if it asked.
-    async fn check(&self, caller: &str, attempt: Option<(usize, usize)>) -> Option<LegStatus> {
+    /// One look of [`Orchestrator::spawn_check`].
+    async fn check(&self, caller: &str, attempt: Option<(usize, usize)>) -> Look {
         if self.halted() {
-            return None;
+            return Look::Settled;
         }
-        let bytes = self.inner.store.get(&format!("call/{caller}")).ok()??;
-        let call = serde_json::from_slice::<Call>(&bytes).ok()?;
+        let Ok(Some(bytes)) = self.inner.store.get(&format!("call/{caller}")) else { return Look::Settled };
+        let Ok(call) = serde_json::from_slice::<Call>(&bytes) else { return Look::Settled };
         let waiting = match attempt {
             None => matches!(call.phase, Phase::Holding | Phase::Bridged),
             Some((t, a)) => {
@@ -487,19 +497,24 @@ impl Orchestrator {
             }
         };
         if !waiting {
-            return None;
+            return Look::Settled;
         }
         let _guard = Busy::new(&self.inner);
         if let Ok(info) = self.inner.twilio.fetch_call(caller).await
             && let Some(status) = LegStatus::parse(&info.status).filter(|s| s.is_final())
         {
             self.dispatch(caller, Event::CallerStatus { status, key: None }).await;
-            return None;
+            return Look::Settled;
         }
-        let (transfer, t) = (call.transfers.len() - 1, &call.transfers[call.transfers.len() - 1]);
-        let (attempt, a) = t.attempts.iter().enumerate().next_back()?;
-        let leg = a.leg.clone().filter(|_| !a.status.is_final())?;
-        self.observe_leg(caller, transfer, attempt, leg).await
+        let Some(t) = call.transfers.last() else { return Look::Settled };
+        let Some((attempt, a)) = t.attempts.iter().enumerate().next_back() else { return Look::Settled };
+        let Some(leg) = a.leg.clone().filter(|_| !a.status.is_final()) else { return Look::Settled };
+        match self.observe_leg(caller, call.transfers.len() - 1, attempt, leg).await {
+            Some(status) if status.is_final() => Look::Settled,
+            // Still queued or ringing; or Twilio did not answer the fetch (a 5xx, a timeout), which says
+            // nothing about the leg: look again later rather than leave the caller to a lost callback.
+            Some(_) | None => Look::Unsettled,
+        }
     }
 
     /// Asks Twilio for a specialist leg's status and steps the caller with it, as a status callback
@@ -1024,6 +1039,67 @@ mod tests {
             let body = format!(r#"{{"sid":"{CALLER}","status":"in-progress"}}"#);
             Box::pin(std::future::ready(Ok(ApiResponse { status: 200, body: Bytes::from(body) })))
         }
+    }
+
+    const LEG: &str = "CA00000000000000000000000000000d01";
+
+    /// Answers a fetch of [`LEG`] from a script (then `busy`), everything else as [`Recorder`] does.
+    #[derive(Debug, Default)]
+    struct Scripted {
+        leg: StdMutex<std::collections::VecDeque<(u16, &'static str)>>,
+        fetches_of_leg: StdMutex<u32>,
+    }
+
+    impl HttpClient for Scripted {
+        fn send(&self, request: ApiRequest) -> HttpFuture {
+            let (status, body) = if request.url.contains(LEG) && request.method == http::Method::GET {
+                *self.fetches_of_leg.lock().expect("lock") += 1;
+                let (status, state) = self.leg.lock().expect("lock").pop_front().unwrap_or((200, "busy"));
+                (status, format!(r#"{{"sid":"{LEG}","status":"{state}"}}"#))
+            } else {
+                (200, format!(r#"{{"sid":"{CALLER}","status":"in-progress","id":"session-2"}}"#))
+            };
+            Box::pin(std::future::ready(Ok(ApiResponse { status, body: Bytes::from(body) })))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_keeps_looking_when_twilio_does_not_answer_its_fetch() {
+        let http = Arc::new(Scripted::default());
+        http.leg.lock().expect("lock").extend([(503, "unused"), (200, "ringing")]);
+        let store = Arc::new(MemoryStore::new());
+        let config = Config::for_tests(PUBLIC, &["sales=+15550000201"]);
+        let o = Orchestrator::new(config, http.clone(), store.clone());
+        let mut call = Call::new(CALLER, "+15557770001", "+15550000100");
+        call.phase = Phase::Holding;
+        call.session = Some("session-1".into());
+        call.transfers.push(crate::machine::Transfer {
+            session: "session-1".into(),
+            department: "sales".into(),
+            numbers: vec!["+15550000201".into()],
+            conference: "room-1".into(),
+            attempts: vec![crate::machine::Attempt {
+                number: "+15550000201".into(),
+                leg: Some(LEG.into()),
+                status: LegStatus::Ringing,
+                answered_by: None,
+                bridged: false,
+                outcome: None,
+            }],
+            holding: true,
+            outcome: None,
+        });
+        let stored = serde_json::to_vec(&call).expect("serializes");
+        store.apply(vec![Write::Put(format!("call/{CALLER}"), stored)]).expect("stored");
+
+        o.spawn_check(CALLER.into(), Duration::from_secs(45), Some((0, 0)));
+        // The first look finds Twilio down (503), the second the leg still ringing, the third busy.
+        tokio::time::sleep(Duration::from_secs(45 + 30 + 30 + 1)).await;
+        o.idle().await;
+        assert_eq!(*http.fetches_of_leg.lock().expect("lock"), 3);
+        let bytes = store.get(&format!("call/{CALLER}")).expect("read").expect("kept");
+        let call: Call = serde_json::from_slice(&bytes).expect("parses");
+        assert_eq!(call.transfers[0].attempts[0].status, LegStatus::Busy, "{call:?}");
     }
 
     fn orchestrator(http: Arc<Recorder>) -> Orchestrator {
