@@ -30,8 +30,10 @@ use crate::twilio::{TwilioClient, is_valid_signature};
 use crate::twiml;
 use crate::vapi::{ServerMessage, ToolCall, VapiAuth, VapiClient};
 
-/// The most a webhook body may be.
-const MAX_BODY_BYTES: usize = 256 * 1024;
+/// The most a webhook body may be. Vapi's messages carry the whole conversation several times over
+/// (`artifact.messages`, `messagesOpenAIFormatted`, the transcript) with the assistant and the call, so a
+/// long call's `end-of-call-report` runs to hundreds of kilobytes; refusing one would lose what it says.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How often a bridged call's specialist leg is looked up, in case its final callback is lost.
 const BRIDGE_CHECK_S: u64 = 30;
 /// Extra time after a specialist's ring timeout before the orchestrator asks Twilio about a leg whose

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use ringback_orchestrator::config::Config;
 use ringback_orchestrator::http::{ApiRequest, ApiResponse, HttpClient, HttpFuture};
-use ringback_orchestrator::server::Orchestrator;
+use ringback_orchestrator::server::{MAX_BODY_BYTES, Orchestrator};
 use ringback_orchestrator::store::MemoryStore;
 use ringback_orchestrator::vapi::{MessageError, ServerMessage};
 use ringback_testkit::{byte_edits, json_value, replace_somewhere};
@@ -120,6 +120,28 @@ proptest! {
             Err(e) => prop_assert_eq!((status, text), (400, e.to_string())),
         }
     }
+}
+
+#[test]
+fn a_long_calls_report_is_read_and_a_body_past_the_bound_is_refused() {
+    let config = Config::for_tests("http://orchestrator.test", &["sales=+15550000201"]);
+    let orchestrator = Orchestrator::new(config, Arc::new(Unavailable), Arc::new(MemoryStore::new()));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let post = |transcript: usize| {
+        // An end-of-call-report for a call the orchestrator never saw, with a transcript of that size.
+        let body = json!({"message": {"type": "end-of-call-report", "endedReason": "customer-ended-call",
+            "call": {"id": "vapi-call-1"}, "artifact": {"transcript": "AI: Hello.\n".repeat(transcript / 11)}}});
+        let request = http::Request::post("/vapi/webhook")
+            .header("content-type", "application/json")
+            .header("x-vapi-secret", "test-webhook-secret")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        runtime.block_on(async {
+            orchestrator.router().oneshot(request).await.expect("infallible").status().as_u16()
+        })
+    };
+    assert_eq!(post(1 << 20), 200, "a report of a megabyte, as a long call's can be");
+    assert_eq!(post(MAX_BODY_BYTES + 1), 413);
 }
 
 #[test]
