@@ -3,20 +3,21 @@
 //!
 //! Scenarios come from the same generator as `ringback fuzz` (specialists that answer, are busy, ring out,
 //! are machines; callers who hang up; webhooks duplicated, delayed, reordered and dropped; the orchestrator
-//! killed and restarted mid-transfer), each given numbers and departments of its own
-//! ([`Plan::relabel`]) and a world seed of its own, so that no two share a SID; those drawn for other
-//! than the reference's default options (`DetectMessageEnd`) are passed over, since one orchestrator
-//! serves them all. They play one after another, each in a fresh world, against **one** orchestrator that
-//! lives through the whole soak (its store, its memory of finished calls, its timers), as a deployed
-//! orchestrator lives through a day of calls. When a scenario has been judged, whoever is still on a call
-//! hangs up, so that the orchestrator sees every call end. Its requests to Twilio and Vapi reach the world they name through a [`Front`], as in
-//! `ringback conform`; a late request for a world that has gone is answered by the lobby, a world with
-//! no calls.
+//! killed and restarted mid-transfer). Each gets numbers and departments of its own ([`Plan::relabel`])
+//! and a world seed of its own, so that no two share a SID. Those drawn for other than the reference's
+//! default options (`DetectMessageEnd`) are passed over, since one orchestrator serves them all.
 //!
-//! After each scenario its world is dropped and the caller's probe reads the live heap
-//! ([`Options::heap`]: a counting allocator lives in the binary, not here). [`Soak::heap_growth`] fits
-//! a line through the samples taken once the orchestrator's memory of finished calls is full: a
-//! leak shows as bytes per call.
+//! They play one after another, each in a fresh world, against **one** orchestrator that lives through
+//! the whole soak (its store, its memory of finished calls, its timers), as a deployed orchestrator lives
+//! through a day of calls. Its requests to Twilio and Vapi reach the world they name through a
+//! [`Front`], as in `ringback conform`; a late request for a world that has gone is answered by the
+//! lobby, a world with no calls. When a scenario has been judged, whoever is still on a call hangs up,
+//! so that the orchestrator sees every call end.
+//!
+//! Then the world is dropped and the caller's probe reads the live heap ([`Options::heap`]: a counting
+//! allocator lives in the binary, not here). [`Soak::heap_growth`] compares the heap early and late
+//! among the samples taken once the orchestrator's memory of finished calls is full: a leak shows as
+//! bytes per call.
 
 use std::sync::Arc;
 
@@ -288,7 +289,7 @@ async fn play_all(options: &Options) -> Result<Soak, String> {
         everyone_hangs_up(&sim, &target).await;
         front.leave(&member);
         if let Err(failure) = crate::fuzz::check(&scenario, &run) {
-            let mut scenario = scenario.clone();
+            let mut scenario = scenario;
             scenario.seed = Some(seed);
             soak.failures.push(Failure { index, seed, failure, toml: crate::fuzz::to_toml(&scenario) });
         }
