@@ -1,8 +1,8 @@
 //! `cargo xtask`: the single entry point for what CI runs, so a green `cargo xtask ci` on a laptop means a
 //! green CI.
 //!
-//! - `cargo xtask ci`: install the SDK test dependencies, then fmt, clippy `-D warnings`, the tests with
-//!   `INSTA_UPDATE=no`, and the docs with warnings denied.
+//! - `cargo xtask ci`: install the SDK test dependencies, then fmt, clippy `-D warnings`, a check that the
+//!   fuzz targets build, the tests with `INSTA_UPDATE=no`, and the docs with warnings denied.
 //! - `cargo xtask sdk-deps`: install the official Twilio and Vapi SDKs (npm and PyPI) that the
 //!   compatibility tests drive, into `target/sdk/`, and the example orchestrators' dependencies, into
 //!   `target/orchestrators/`.
@@ -79,6 +79,12 @@ fn ci() -> Result<()> {
     run(
         "clippy",
         cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]),
+    )?;
+    // The fuzz targets are their own workspace, which nothing above builds: a changed parser signature
+    // must not break them unseen. A check is enough (libFuzzer's instrumentation is `cargo xtask fuzz`'s).
+    run(
+        "fuzz targets (cargo check, fuzz/)",
+        cargo().current_dir(root().join("fuzz")).args(["check", "--locked", "--bins"]),
     )?;
     let nextest = Command::new("cargo-nextest").arg("--version").output().is_ok_and(|o| o.status.success());
     if nextest {
