@@ -193,7 +193,9 @@ pub(crate) async fn play(plan: &Plan, sim: &SharedSim, target: &Arc<InProcess>) 
         }
     })
     .await;
-    // A restart under way holds `down`, which settling waited for: none is cut short here.
+    // Holding `down` waits out a restart under way and keeps one from starting (it only tries the lock),
+    // so none is cut short with the orchestrator stopped.
+    let _down = down.lock().await;
     tasks.iter().for_each(tokio::task::JoinHandle::abort);
     judge(plan, sim, &context(plan, SERVICE_NUMBER))
 }
