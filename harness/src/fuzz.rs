@@ -124,7 +124,7 @@ pub fn to_toml(scenario: &Scenario) -> String {
 }
 
 /// The world seed every case runs with: the fuzz seed, kept within TOML's integers (63 bits).
-fn world_seed(seed: u64) -> u64 {
+pub(crate) fn world_seed(seed: u64) -> u64 {
     seed & (i64::MAX as u64)
 }
 

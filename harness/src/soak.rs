@@ -240,8 +240,8 @@ impl Iterator for Scenarios {
         let Ok(block) = u16::try_from(self.made) else {
             return Some(Err(format!("a soak numbers at most {} scenarios", u16::MAX)));
         };
-        // Distinct worlds draw distinct SIDs; TOML integers hold 63 bits.
-        let seed = (self.seed ^ u64::from(block).wrapping_mul(0x9E37_79B9_7F4A_7C15)) & (i64::MAX as u64);
+        // Distinct worlds draw distinct SIDs.
+        let seed = crate::fuzz::world_seed(self.seed ^ u64::from(block).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut plan = scenario.plan(seed);
         plan.relabel(block);
         self.calls += plan.callers.len();

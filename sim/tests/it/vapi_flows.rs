@@ -423,12 +423,14 @@ async fn stale_transfer_mode_names_from_the_docs_are_rejected_with_a_400() {
     assert!(body["message"][0].as_str().unwrap().contains("transferPlan.mode must be one of"), "{body}");
 }
 
-/// The bypass flow of the first test with a tool server that answers after `delay_s`.
-async fn slow_tool(delay_s: u64) -> (Orchestrator, Value) {
+/// The bypass flow of the first test with a tool server behind `server` that answers `tool-calls` after
+/// `delay_s` and fails the first `failing.0` of them with status `failing.1`: the world, what the server
+/// saw, and the end-of-call report.
+async fn tool_flow(server: Value, delay_s: u64, failing: (u32, u16)) -> (SharedSim, Orchestrator, Value) {
     let assistant = json!({
         "firstMessage": "Hello.",
         "model": {"provider": "openai", "model": "gpt-4o", "tools": [{"type": "function", "function": {"name": "lookup_order"}}]},
-        "server": {"url": "http://orchestrator.test/vapi"},
+        "server": server,
     });
     let script = r#"
         [[vapi.scripts.turns]]
@@ -439,11 +441,19 @@ async fn slow_tool(delay_s: u64) -> (Orchestrator, Value) {
     let (sim, orchestrator) = start(world(assistant, script, &[]));
     *orchestrator.answer.lock().unwrap() = Some(lookup_answer);
     *orchestrator.tool_delay_s.lock().unwrap() = delay_s;
+    *orchestrator.failing_tool_calls.lock().unwrap() = failing;
     let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
     say_at(&sim, leg, 3, "Where is my order?");
     support::settle(&sim).await;
     orchestrator.assert_messages_valid();
     let report = orchestrator.of_type("end-of-call-report")[0]["message"].clone();
+    (sim, orchestrator, report)
+}
+
+/// [`tool_flow`] with a server that answers after `delay_s` and never fails.
+async fn slow_tool(delay_s: u64) -> (Orchestrator, Value) {
+    let (_, orchestrator, report) =
+        tool_flow(json!({"url": "http://orchestrator.test/vapi"}), delay_s, (0, 200)).await;
     (orchestrator, report)
 }
 
@@ -473,26 +483,9 @@ async fn a_slow_tool_server_gets_a_hang_message_and_a_timed_out_one_a_failed_res
 /// or none): the instants (s) the tool-calls message reached it, the tool's result in the report, and the
 /// journal's retry notes.
 async fn failing_tool(server: Value, failures: u32, status: u16) -> (Vec<f64>, Value, Vec<String>) {
-    let assistant = json!({
-        "firstMessage": "Hello.",
-        "model": {"provider": "openai", "model": "gpt-4o", "tools": [{"type": "function", "function": {"name": "lookup_order"}}]},
-        "server": server,
-    });
-    let script = r#"
-        [[vapi.scripts.turns]]
-        tool_calls = [{ name = "lookup_order" }]
-        after_tools = "It {{result}}."
-        end_call = true
-    "#;
-    let (sim, orchestrator) = start(world(assistant, script, &[]));
-    *orchestrator.answer.lock().unwrap() = Some(lookup_answer);
-    *orchestrator.failing_tool_calls.lock().unwrap() = (failures, status);
-    let leg = sim.with(|w| w.place_inbound_call(CALLER, NUMBER)).expect("inbound call");
-    say_at(&sim, leg, 3, "Where is my order?");
-    support::settle(&sim).await;
+    let (sim, orchestrator, report) = tool_flow(server, 0, (failures, status)).await;
     let arrivals = orchestrator.tool_calls_at.lock().unwrap().clone();
     let sent: Vec<f64> = arrivals.iter().map(|t| t.duration_since(arrivals[0]).as_secs_f64()).collect();
-    let report = orchestrator.of_type("end-of-call-report")[0]["message"].clone();
     let result = report["artifact"]["messages"]
         .as_array()
         .unwrap()
